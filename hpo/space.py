@@ -1,0 +1,50 @@
+"""StudySpec.search -> an Optuna define-by-run function, and the study's sampler.
+
+Define-by-run (rather than a fixed distribution dict) is what lets a parameter exist only
+when another takes certain values (`when:`), e.g. LDAM's C only when loss == ldam.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import optuna
+
+from hpo.spec import Param, StudySpec
+
+
+def suggest(trial: optuna.Trial, p: Param) -> Any:
+    if p.type == "categorical":
+        return trial.suggest_categorical(p.optuna_name, list(p.choices))
+    if p.type == "int":
+        return trial.suggest_int(p.optuna_name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+    return trial.suggest_float(p.optuna_name, float(p.low), float(p.high), step=p.step, log=p.log)
+
+
+def define_by_run(spec: StudySpec) -> Callable[[optuna.Trial], None]:
+    """The function OptunaSearch calls once per new trial to sample its parameters."""
+
+    def space(trial: optuna.Trial) -> None:
+        taken: dict[str, Any] = {}
+        for p in spec.search:
+            # a conditional parameter is skipped (not sampled, not stored) unless its parents match
+            if all(taken.get(parent) in values for parent, values in p.when):
+                taken[p.name] = p.value(suggest(trial, p))
+
+    return space
+
+
+# name -> factory(seed). A registry rather than if/elif so a new sampler is one entry.
+_SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+    "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
+}
+
+
+def build_sampler(spec: StudySpec, n_existing_trials: int) -> optuna.samplers.BaseSampler:
+    # A resumed study re-seeded with the same seed would replay the same random start-up
+    # draws and repeat parameters already tried; offsetting by the trial count keeps a
+    # launch reproducible given the study's state, without repeats.
+    seed = int(spec.sampler["seed"]) + n_existing_trials
+    return _SAMPLERS[spec.sampler["name"]](seed)

@@ -1,0 +1,375 @@
+"""A study file (`search_spaces/NAME.yaml`) -> a validated, frozen `StudySpec`.
+
+Everything a user can get wrong is checked here, once, before Ray or torch start; each error
+names the file, the field, the value and the fix (`SpecError`, exit code 2 in the CLI).
+
+A study file has fixed sections (data, model, train, loss, rebalance) and a `search` section
+whose keys are parameter names (`lr`, `batch_size`, `beta`, ...). A sampled value overrides
+the fixed value of the same name; `trial_config(params)` gives the full, plain-dict config a
+trial (and later `hpo train`) runs from.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from hpo import catalog
+from hpo.errors import SpecError, unknown_name
+
+Check = Callable[[Any], str | None]  # returns a problem description, or None if fine
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _fraction(v: Any) -> str | None:
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _one_of(options: tuple[str, ...]) -> Check:
+    return lambda v: None if v in options else unknown_name("value", v, options)
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: type | tuple[type, ...]
+    default: Any
+    check: Check | None = None
+
+
+_NUM = (int, float)
+
+# section -> field -> (type, default, check). The only place a new setting needs declaring.
+SECTIONS: dict[str, dict[str, Field]] = {
+    "data": {
+        "name": Field(str, "digits", _one_of(tuple(catalog.DATASETS))),
+        "seed": Field(int, 0, _non_negative),
+        "longtail": Field(dict, {"profile": "exp", "ratio": 100}),
+        "split": Field(dict, {"val": 0.2, "test": 0.2}),
+        "params": Field(dict, {}),
+    },
+    "model": {"name": Field(str, "small_cnn", _one_of(tuple(catalog.MODELS)))},
+    "train": {
+        "epochs": Field(int, 30, _positive),
+        "lr": Field(_NUM, 0.05, _positive),
+        "batch_size": Field(int, 32, _positive),
+        "optimizer": Field(str, "sgd", _one_of(catalog.OPTIMIZERS)),
+        "momentum": Field(_NUM, 0.9, _fraction),
+        "weight_decay": Field(_NUM, 5e-4, _non_negative),
+        "device": Field(str, "auto", _one_of(catalog.DEVICES)),
+        "seed": Field(int, 0, _non_negative),
+    },
+    "loss": {"name": Field(str, "ce", _one_of(tuple(catalog.LOSSES)))},
+    "rebalance": {"threshold": Field(_NUM, 0, _non_negative)},
+}
+
+# value checks for loss / model parameters (they live beside `name` in their section)
+PARAM_CHECKS: dict[str, Field] = {
+    "beta": Field(_NUM, 0.999, _fraction),
+    "gamma": Field(_NUM, 2.0, _non_negative),
+    "width": Field(int, 32, _positive),
+    "dropout": Field(_NUM, 0.0, _fraction),
+}
+
+TOP_LEVEL = ("study", "description", "data", "model", "train", "loss", "rebalance", "minority",
+             "search", "objectives", "sampler", "budget", "resources")
+PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "complement", "when")
+PARAM_TYPES = ("float", "int", "categorical")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched parameter. `complement` samples (1 - value), e.g. beta via 1 - beta on a log scale."""
+
+    name: str
+    section: str
+    type: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    complement: bool = False
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # (other param, values it must take)
+
+    @property
+    def optuna_name(self) -> str:
+        """The name Optuna stores: what the sampler actually models."""
+        return f"one_minus_{self.name}" if self.complement else self.name
+
+    def value(self, sampled: Any) -> Any:
+        return 1.0 - sampled if self.complement else sampled
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    direction: str  # "maximize" | "minimize"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    path: str
+    description: str
+    sections: Mapping[str, Mapping[str, Any]]  # data, model, train, loss, rebalance (fixed part)
+    minority: tuple[int | str, ...] | None
+    search: tuple[Param, ...]
+    objectives: tuple[Objective, ...]
+    sampler: Mapping[str, Any]
+    n_trials: int
+    max_concurrent: int
+    cpu: float
+    gpu: float
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    def fixed_config(self) -> dict[str, Any]:
+        """The part of every trial's config that no search parameter changes (a fresh copy)."""
+        cfg = {k: copy.deepcopy(dict(v)) for k, v in self.sections.items()}
+        cfg["minority"] = list(self.minority) if self.minority is not None else None
+        cfg["resources"] = {"cpu": self.cpu, "gpu": self.gpu}
+        return cfg
+
+    def trial_config(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Fixed part + sampled params (keyed by Optuna name) -> the config one trial trains from."""
+        cfg = self.fixed_config()
+        for p in self.search:
+            if p.optuna_name in params:
+                value = p.value(params[p.optuna_name])
+                if p.name == "loss":
+                    cfg["loss"]["name"] = value
+                else:
+                    cfg[p.section][p.name] = value
+        return cfg
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(str(path), "<file>", str(path), "no such study file",
+                        "create it, or pass --spaces-dir pointing at the folder that holds it")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError(str(path), "<file>", str(path), f"not valid YAML: {exc}") from exc
+    return parse_spec(raw, str(path), default_name=path.stem)
+
+
+def find_spec(study: str, spaces_dir: str | Path) -> StudySpec:
+    path = Path(spaces_dir) / f"{study}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in Path(spaces_dir).glob("*.yaml"))
+        raise SpecError(str(path), "--study", study, "no such study file in " + str(spaces_dir),
+                        f"known studies there: {', '.join(known) or '(none)'}")
+    return load_spec(path)
+
+
+def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
+    v = _Validator(file)
+    if not isinstance(raw, dict):
+        raise SpecError(file, "<top level>", raw, "must be a mapping of sections")
+    v.known_keys(raw, TOP_LEVEL, "")
+    sections = {name: v.section(name, raw.get(name) or {}) for name in SECTIONS}
+    v.named_params(sections["loss"], "loss", catalog.LOSSES)
+    v.named_params(sections["model"], "model", catalog.MODELS)
+    v.data_section(sections["data"])
+    search = v.search(raw.get("search") or {}, sections)
+    objectives = v.objectives(raw.get("objectives"))
+    sampler = v.mapping(raw.get("sampler") or {}, "sampler", {"name": "tpe", "seed": 0})
+    v.check("sampler.name", sampler["name"], str, _one_of(catalog.SAMPLERS))
+    v.check("sampler.seed", sampler["seed"], int, _non_negative)
+    budget = v.mapping(raw.get("budget") or {}, "budget", {"n_trials": 12, "max_concurrent": 2})
+    v.check("budget.n_trials", budget["n_trials"], int, _positive)
+    v.check("budget.max_concurrent", budget["max_concurrent"], int, _positive)
+    res = v.mapping(raw.get("resources") or {}, "resources", {"cpu": 1, "gpu": 0})
+    v.check("resources.cpu", res["cpu"], _NUM, _positive)
+    v.check("resources.gpu", res["gpu"], _NUM, _non_negative)
+    minority = raw.get("minority")
+    if minority is not None and (not isinstance(minority, list) or not minority):
+        raise SpecError(file, "minority", minority, "must be a non-empty list of class indices or names",
+                        "e.g. `minority: [7, 8, 9]`, or leave it out for classes below the mean count")
+    name = raw.get("study", default_name)
+    v.check("study", name, str, lambda s: None if s and "/" not in s else "must be a plain name")
+    return StudySpec(
+        name=name, path=file, description=str(raw.get("description", "")), sections=sections,
+        minority=tuple(minority) if minority else None, search=search, objectives=objectives,
+        sampler=sampler, n_trials=budget["n_trials"], max_concurrent=budget["max_concurrent"],
+        cpu=float(res["cpu"]), gpu=float(res["gpu"]), raw=raw,
+    )
+
+
+class _Validator:
+    """Holds the file name so every check can report it."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, fld: str, value: Any, problem: str, fix: str = "") -> None:
+        raise SpecError(self.file, fld, value, problem, fix)
+
+    def known_keys(self, d: Mapping, known: tuple[str, ...] | list[str], where: str) -> None:
+        if not isinstance(d, dict):
+            self.fail(where or "<top level>", d, "must be a mapping")
+        for k in d:
+            if k not in known:
+                self.fail(f"{where}.{k}" if where else str(k), d[k], f"unknown field {k!r}",
+                          f"known fields{' of ' + where if where else ''}: {', '.join(known)}")
+
+    def check(self, fld: str, value: Any, kind: type | tuple, check: Check | None) -> None:
+        # bool is an int in Python; a `true` where a number belongs is a typo, not 1
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(fld, value, f"must be of type {names}")
+        problem = check(value) if check else None
+        if problem:
+            self.fail(fld, value, problem)
+
+    def mapping(self, d: Any, where: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        self.known_keys(d, list(defaults), where)
+        return {**defaults, **d}
+
+    def section(self, name: str, d: Any) -> dict[str, Any]:
+        fields = SECTIONS[name]
+        if not isinstance(d, dict):
+            self.fail(name, d, "must be a mapping")
+        out = {k: copy.deepcopy(f.default) for k, f in fields.items()}
+        for k, value in d.items():
+            f = fields.get(k) or (PARAM_CHECKS.get(k) if name in ("loss", "model") else None)
+            if f is None:
+                self.fail(f"{name}.{k}", value, f"unknown field {k!r}",
+                          f"known fields of {name}: {', '.join(fields)}")
+            self.check(f"{name}.{k}", value, f.kind, f.check)
+            out[k] = value
+        return out
+
+    def named_params(self, sec: dict[str, Any], where: str, table: Mapping[str, tuple[str, ...]]) -> None:
+        allowed = table[sec["name"]]
+        for k in sec:
+            if k != "name" and k not in allowed:
+                self.fail(f"{where}.{k}", sec[k], f"{where} {sec['name']!r} takes no parameter {k!r}",
+                          f"parameters of {sec['name']}: {', '.join(allowed) or '(none)'}")
+
+    def data_section(self, d: dict[str, Any]) -> None:
+        lt = self.mapping(d["longtail"], "data.longtail", {"profile": "exp", "ratio": 100})
+        self.check("data.longtail.profile", lt["profile"], str, _one_of(catalog.LONGTAIL_PROFILES))
+        self.check("data.longtail.ratio", lt["ratio"], _NUM,
+                   lambda r: None if r >= 1 else "must be >= 1 (n_max / n_min)")
+        split = self.mapping(d["split"], "data.split", {"val": 0.2, "test": 0.2})
+        for k in ("val", "test"):
+            self.check(f"data.split.{k}", split[k], _NUM,
+                       lambda x: None if 0 < x < 1 else "must be a fraction in (0, 1)")
+        if split["val"] + split["test"] >= 0.9:
+            self.fail("data.split", split, "val + test leave less than 10% for training",
+                      "lower data.split.val or data.split.test")
+        d["longtail"], d["split"] = lt, split
+
+    def _field_for(self, name: str, sections: dict[str, dict[str, Any]]) -> tuple[str, Field]:
+        """Where a searched parameter lands in the trial config, and how its values are checked."""
+        if name == "loss":
+            return "loss", SECTIONS["loss"]["name"]
+        for sec in ("train", "rebalance"):
+            if name in SECTIONS[sec]:
+                return sec, SECTIONS[sec][name]
+        if name in PARAM_CHECKS:
+            return ("model" if name in catalog.MODELS[sections["model"]["name"]] else "loss"), PARAM_CHECKS[name]
+        searchable = ["loss", *SECTIONS["train"], *SECTIONS["rebalance"], *PARAM_CHECKS]
+        self.fail(f"search.{name}", name, f"unknown search parameter {name!r}",
+                  f"searchable parameters: {', '.join(searchable)}")
+        raise AssertionError  # unreachable
+
+    def search(self, d: Any, sections: dict[str, dict[str, Any]]) -> tuple[Param, ...]:
+        if not isinstance(d, dict):
+            self.fail("search", d, "must be a mapping of parameter name -> range or choices")
+        params: list[Param] = []
+        for name, body in d.items():
+            where = f"search.{name}"
+            sec, fld = self._field_for(name, sections)
+            self.known_keys(body, PARAM_KEYS, where)
+            p = self.param(name, sec, fld, body, where)
+            for other, values in p.when:
+                if other not in {q.name for q in params}:
+                    self.fail(f"{where}.when", other, "must name a search parameter listed above this one")
+            params.append(p)
+        self._loss_params_exist(params, sections)
+        return tuple(params)
+
+    def param(self, name: str, sec: str, fld: Field, body: dict, where: str) -> Param:
+        kind = body.get("type") or ("categorical" if "choices" in body else
+                                    "int" if isinstance(body.get("low"), int) and isinstance(body.get("high"), int)
+                                    and fld.kind is int else "float")
+        self.check(f"{where}.type", kind, str, _one_of(PARAM_TYPES))
+        when = body.get("when") or {}
+        self.known_keys(when, list(when), f"{where}.when")
+        when_t = tuple((k, tuple(v if isinstance(v, list) else [v])) for k, v in when.items())
+        if kind == "categorical":
+            choices = body.get("choices")
+            if not isinstance(choices, list) or not choices:
+                self.fail(f"{where}.choices", choices, "must be a non-empty list")
+            for c in choices:
+                self.check(f"{where}.choices", c, fld.kind, fld.check)
+            return Param(name, sec, kind, choices=tuple(choices), when=when_t)
+        for k in ("low", "high"):
+            if k not in body:
+                self.fail(f"{where}.{k}", None, f"a {kind} parameter needs {k}", f"add `{k}: ...` to {where}")
+            self.check(f"{where}.{k}", body[k], int if kind == "int" else _NUM, None)
+        low, high, log = body["low"], body["high"], bool(body.get("log", False))
+        if low >= high:
+            self.fail(f"{where}.high", high, f"must be greater than low ({low})")
+        if log and low <= 0:
+            self.fail(f"{where}.low", low, "must be > 0 on a log scale", "raise low or set log: false")
+        complement = bool(body.get("complement", False))
+        if complement:
+            if kind != "float":
+                self.fail(f"{where}.complement", True, "only float parameters can be complemented")
+            for k in ("low", "high"):  # the real value is 1 - bound
+                self.check(f"{where}.{k}", 1.0 - body[k], fld.kind, fld.check)
+        else:
+            for k in ("low", "high"):
+                self.check(f"{where}.{k}", body[k], fld.kind if kind == "float" else int, fld.check)
+        step = body.get("step")
+        if step is not None and log:
+            self.fail(f"{where}.step", step, "step and log cannot be combined (Optuna's rule)")
+        return Param(name, sec, kind, low=low, high=high, log=log, step=step, complement=complement,
+                     when=when_t)
+
+    def _loss_params_exist(self, params: list[Param], sections: dict[str, dict[str, Any]]) -> None:
+        loss_choices = next((p.choices for p in params if p.name == "loss"), (sections["loss"]["name"],))
+        usable = {a for n in loss_choices for a in catalog.LOSSES[n]}
+        for p in params:
+            if p.section == "loss" and p.name != "loss" and p.name not in usable:
+                self.fail(f"search.{p.name}", p.name, f"no loss in {list(loss_choices)} takes {p.name!r}",
+                          f"their parameters: {', '.join(sorted(usable)) or '(none)'}")
+
+    def objectives(self, d: Any) -> tuple[Objective, ...]:
+        if d is None:
+            d = [{"name": "minority_f1", "direction": "maximize"}, {"name": "macro_acc", "direction": "maximize"}]
+        if not isinstance(d, list) or not d:
+            self.fail("objectives", d, "must be a non-empty list of {name, direction}")
+        out = []
+        for i, o in enumerate(d):
+            self.known_keys(o, ("name", "direction"), f"objectives[{i}]")
+            self.check(f"objectives[{i}].name", o.get("name"), str, _one_of(catalog.METRICS))
+            direction = o.get("direction", "maximize")
+            self.check(f"objectives[{i}].direction", direction, str, _one_of(("maximize", "minimize")))
+            out.append(Objective(o["name"], direction))
+        if len({o.name for o in out}) != len(out):
+            self.fail("objectives", [o.name for o in out], "an objective is listed twice")
+        return tuple(out)
+

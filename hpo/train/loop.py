@@ -1,0 +1,124 @@
+"""One training run from a trial config: data -> model -> loss -> epochs -> validation metrics.
+
+The data set lives on the trial's device as one tensor; batches are drawn by index, so the
+rebalancing sampler costs an index permutation, not a DataLoader. The same code runs on CPU
+(tests) and CUDA (bf16 autocast, selected by device).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from hpo.train import data as data_mod
+from hpo.train import losses, models
+from hpo.train.metrics import evaluate
+from hpo.train.rebalance import epoch_indices
+
+Report = Callable[[dict[str, Any]], None]
+
+
+def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
+    want = train_cfg.get("device", "auto")
+    if want == "cuda" or (want == "auto" and gpu_share > 0):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if want == "cuda":
+            raise RuntimeError("train.device is 'cuda' but torch sees no CUDA device")
+    return torch.device("cpu")
+
+
+class DeviceData:
+    """A split as float tensors on the device, normalised with the training mean / std."""
+
+    def __init__(self, part: data_mod.ImageSet, device: torch.device, mean: torch.Tensor, std: torch.Tensor) -> None:
+        x = torch.as_tensor(part.x, device=device).float().div_(255.0)
+        self.x = (x - mean.to(device)) / std.to(device)
+        self.y = torch.as_tensor(part.y, device=device)
+
+
+def _optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    if cfg["optimizer"] == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    return torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                           weight_decay=cfg["weight_decay"], nesterov=cfg["momentum"] > 0)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray:
+    model.eval()
+    out = [model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)]
+    return torch.cat(out).cpu().numpy()
+
+
+def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.Splits | None = None,
+        with_test: bool = False) -> dict[str, Any]:
+    """Train from `config` (StudySpec.trial_config) and return the final validation metrics.
+
+    `report` is called after every epoch but the last with that epoch's validation metrics
+    (Ray Tune's report in a trial); the caller reports the returned final metrics itself.
+    The test split is evaluated only with `with_test`, which trials never set.
+    """
+    t0 = time.perf_counter()
+    tcfg, lcfg, mcfg = config["train"], config["loss"], config["model"]
+    splits = splits or data_mod.prepare(config["data"])
+    device = pick_device(tcfg, float(config.get("resources", {}).get("gpu", 0)))
+    torch.manual_seed(tcfg["seed"])
+    rng = np.random.default_rng(tcfg["seed"])
+
+    xtr = torch.as_tensor(splits.train.x).float().div_(255.0)
+    mean = xtr.mean(dim=(0, 2, 3), keepdim=True)[0]
+    std = xtr.std(dim=(0, 2, 3), keepdim=True)[0].clamp_min(1e-3)
+    train, val = DeviceData(splits.train, device, mean, std), DeviceData(splits.val, device, mean, std)
+
+    counts = splits.class_counts
+    model = models.build(mcfg["name"], num_classes=len(counts), in_chans=splits.train.x.shape[1],
+                         **{k: v for k, v in mcfg.items() if k != "name"}).to(device)
+    criterion = losses.build(lcfg["name"], counts, **{k: v for k, v in lcfg.items() if k != "name"})
+    opt = _optimizer(model, tcfg)
+    epochs = int(tcfg["epochs"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    bs = int(tcfg["batch_size"])
+    y_np = splits.train.y
+
+    def val_metrics() -> dict[str, Any]:
+        return evaluate(splits.val.y, predict(model, val.x), counts, config.get("minority"), splits.class_names)
+
+    curve: list[dict[str, float]] = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = epoch_indices(y_np, config.get("rebalance", {}), rng)
+        idx_all = torch.as_tensor(order, device=device)
+        total, n = 0.0, 0
+        for i in range(0, len(order), bs):
+            idx = idx_all[i:i + bs]
+            with autocast:
+                loss = criterion(model(train.x[idx]), train.y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+        sched.step()
+        m = val_metrics()
+        row = {"epoch": epoch, "train_loss": total / max(n, 1), "minority_f1": m["minority_f1"],
+               "macro_acc": m["macro_acc"], "accuracy": m["accuracy"], "g_mean": m["g_mean"]}
+        curve.append(row)
+        if report is not None and epoch < epochs:
+            report(row)
+        if not math.isfinite(row["train_loss"]):
+            break
+
+    final = val_metrics()
+    final.update(epoch=curve[-1]["epoch"], train_loss=curve[-1]["train_loss"], class_counts=counts,
+                 class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
+                 curve=curve)
+    if with_test:
+        test = DeviceData(splits.test, device, mean, std)
+        final["test"] = evaluate(splits.test.y, predict(model, test.x), counts, config.get("minority"),
+                                 splits.class_names)
+    return final

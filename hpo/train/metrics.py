@@ -1,0 +1,57 @@
+"""Per-class and imbalance-aware metrics, computed with scikit-learn."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+from hpo.errors import UserError
+
+
+def default_minority(class_counts: Sequence[int]) -> list[int]:
+    """Classes whose training count is below the mean count."""
+    counts = np.asarray(class_counts, dtype=float)
+    return [int(k) for k in np.flatnonzero(counts < counts.mean())]
+
+
+def resolve_minority(minority: Sequence[int | str] | None, class_counts: Sequence[int],
+                     class_names: Sequence[str] | None = None) -> list[int]:
+    """Class indices of the minority set: given by index or by name, else the default."""
+    if minority is None:
+        return default_minority(class_counts)
+    names = list(class_names or [str(k) for k in range(len(class_counts))])
+    out = []
+    for m in minority:
+        if isinstance(m, str) and m in names:
+            out.append(names.index(m))
+        elif isinstance(m, int) and 0 <= m < len(class_counts):
+            out.append(m)
+        else:
+            raise UserError(f"minority: {m!r} is neither a class index 0..{len(class_counts) - 1} "
+                            f"nor a class name ({', '.join(names)})")
+    return sorted(set(out))
+
+
+def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequence[int],
+             minority: Sequence[int | str] | None = None,
+             class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    k = len(class_counts)
+    labels = list(range(k))
+    p, r, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    minority_idx = resolve_minority(minority, class_counts, class_names)
+    names = list(class_names or [str(c) for c in labels])
+    present = support > 0  # recall of a class absent from y_true is undefined; leave it out
+    recalls = r[present]
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_acc": float(recalls.mean()),
+        "minority_f1": float(f1[minority_idx].mean()) if minority_idx else float("nan"),
+        "g_mean": float(np.prod(recalls) ** (1.0 / len(recalls))),
+        "minority": minority_idx,
+        "per_class": {
+            names[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]),
+                       "support": int(support[c]), "train_count": int(class_counts[c])}
+            for c in labels
+        },
+    }
