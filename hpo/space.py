@@ -20,17 +20,22 @@ def suggest(trial: optuna.Trial, p: Param) -> Any:
     return trial.suggest_float(p.optuna_name, float(p.low), float(p.high), step=p.step, log=p.log)
 
 
-def define_by_run(spec: StudySpec) -> Callable[[optuna.Trial], None]:
-    """The function OptunaSearch calls once per new trial to sample its parameters."""
+class DefineByRun:
+    """What OptunaSearch calls once per new trial to sample its parameters.
 
-    def space(trial: optuna.Trial) -> None:
+    A class rather than a closure: Ray pickles the searcher (and this with it) into the
+    experiment folder.
+    """
+
+    def __init__(self, spec: StudySpec) -> None:
+        self.search = spec.search
+
+    def __call__(self, trial: optuna.Trial) -> None:
         taken: dict[str, Any] = {}
-        for p in spec.search:
+        for p in self.search:
             # a conditional parameter is skipped (not sampled, not stored) unless its parents match
             if all(taken.get(parent) in values for parent, values in p.when):
                 taken[p.name] = p.value(suggest(trial, p))
-
-    return space
 
 
 # name -> factory(seed). A registry rather than if/elif so a new sampler is one entry.

@@ -1,0 +1,165 @@
+"""The `hpo` command. Exit 0 on success, 2 on bad input (the message says what and where), 1 otherwise.
+
+Heavy imports (torch, ray, optuna's storages) happen inside the sub-commands, so `hpo --help`
+and study-file validation stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from hpo.errors import UserError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n} must be >= 1")
+    return n
+
+
+def cmd_launch(a: argparse.Namespace) -> int:
+    from hpo import storage
+    from hpo.spec import find_spec
+
+    spec = find_spec(a.study, a.spaces_dir)  # validated before Ray or torch is imported
+    url = storage.resolve_url(a.storage)
+    from hpo.launch import launch
+
+    study = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
+                   ray_address=a.ray_address, verbose=a.verbose)
+    _print_front(study)
+    return 0
+
+
+def _open(a: argparse.Namespace):
+    from hpo import storage
+
+    url = storage.resolve_url(a.storage)
+    return storage.load_study(storage.open_storage(url), a.study), url
+
+
+def _print_front(study) -> None:
+    import pandas as pd
+
+    from hpo import export
+
+    table = [{"trial": r["trial"], **{k: round(v, 4) for k, v in r["values"].items()}, **r["params"]}
+             for r in export.rows(study)]
+    print(f"Pareto front ({len(table)} trials):")
+    print(pd.DataFrame(table).to_string(index=False) if table else "  (no COMPLETE trials yet)")
+
+
+def cmd_status(a: argparse.Namespace) -> int:
+    from hpo import storage
+
+    study, url = _open(a)
+    counts = storage.counts_by_state(study)
+    print(f"study {study.study_name!r} in {storage.redact(url)}")
+    print("trials by state: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    _print_front(study)
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from hpo import export
+
+    study, url = _open(a)
+    doc = export.document(study, url)
+    path = export.write(doc, a.out, a.format)
+    print(f"wrote {len(doc['configs'])} Pareto-best configs of {study.study_name!r} to {path}")
+    return 0
+
+
+def cmd_dashboard(a: argparse.Namespace) -> int:
+    from hpo import storage
+
+    url = storage.resolve_url(a.storage)
+    if a.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: serving on {a.host}: optuna-dashboard has no authentication and its API can "
+              "delete studies; anyone who reaches this port can.", file=sys.stderr)
+    import optuna_dashboard
+
+    print(f"optuna-dashboard on http://{a.host}:{a.port}/ for {storage.redact(url)} (Ctrl-C stops it)")
+    optuna_dashboard.run_server(storage.open_storage(url), host=a.host, port=a.port)
+    return 0
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from hpo.export import read_configs
+    from hpo.retrain import retrain
+
+    configs = read_configs(a.config)
+    if not 0 <= a.index < len(configs):
+        raise UserError(f"--index {a.index}: {a.config} holds configs 0..{len(configs) - 1}")
+    retrain(configs[a.index], seeds=a.seeds, out=a.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hpo", description="Hyperparameter search for class-imbalanced image "
+                                "classification: Optuna studies in SQL, trials on Ray Tune.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def storage_flag(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--storage", help="SQLAlchemy URL of the study database "
+                        "(default: $HPO_STORAGE, else sqlite:///./storage/hpo.db)")
+
+    sp = sub.add_parser("launch", help="create or resume a study and run trials up to its budget")
+    sp.add_argument("--study", required=True, help="study name: search_spaces/NAME.yaml")
+    storage_flag(sp)
+    sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
+    sp.add_argument("--n-trials", type=_positive_int, help="study-wide budget of COMPLETE trials (default: the spec's)")
+    sp.add_argument("--max-concurrent", type=_positive_int, help="trials at a time (default: the spec's)")
+    sp.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
+    sp.add_argument("--verbose", action="store_true", help="show Ray's own logs and progress tables")
+    sp.set_defaults(fn=cmd_launch)
+
+    sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
+    sp.add_argument("--study", required=True)
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_status)
+
+    sp = sub.add_parser("export", help="write the Pareto-best configs to a file `hpo train` re-runs")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--out", required=True, help="output file")
+    sp.add_argument("--format", choices=["yaml", "json", "csv"], help="default: from the file suffix, else yaml")
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_export)
+
+    sp = sub.add_parser("dashboard", help="serve optuna-dashboard on the study storage")
+    storage_flag(sp)
+    sp.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s; "
+                    "anything else exposes an unauthenticated dashboard)")
+    sp.add_argument("--port", type=_positive_int, default=8080)
+    sp.set_defaults(fn=cmd_dashboard)
+
+    sp = sub.add_parser("train", help="re-train an exported config and score it on the test split")
+    sp.add_argument("--config", required=True, help="a file written by `hpo export`")
+    sp.add_argument("--index", type=int, default=0, help="which config of the file (default: 0, the first)")
+    sp.add_argument("--seeds", type=_positive_int, default=1, help="training seeds to average over")
+    sp.add_argument("--out", help="also write the per-seed results as CSV here")
+    sp.set_defaults(fn=cmd_train)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    fn: Callable[[argparse.Namespace], int] = args.fn
+    try:
+        return fn(args)
+    except UserError as exc:
+        print(f"hpo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hpo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The Pareto-best trials of a study -> rows -> a YAML / JSON / CSV file `hpo train` re-runs."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import optuna
+import yaml
+
+from hpo import storage as st
+from hpo.errors import UserError
+
+COMPLETE = optuna.trial.TrialState.COMPLETE
+
+
+def _dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
+    """a dominates b: no worse in every objective, better in one (signs: +1 maximise, -1 minimise)."""
+    return all(s * x >= s * y for x, y, s in zip(a, b, signs)) and any(s * x > s * y for x, y, s in zip(a, b, signs))
+
+
+def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Non-dominated COMPLETE trials, leaving out trials a scheduler stopped early (their values
+    are partial), sorted by the first objective, best first."""
+    signs = [1 if d == optuna.study.StudyDirection.MAXIMIZE else -1 for d in study.directions]
+    trials = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))
+              if st.ATTR_STOPPED_EARLY not in t.user_attrs]
+    front = [t for t in trials if not any(_dominates(o.values, t.values, signs) for o in trials if o is not t)]
+    return sorted(front, key=lambda t: (-signs[0] * t.values[0], t.number))
+
+
+def rows(study: optuna.Study) -> list[dict[str, Any]]:
+    names = st.objective_names(study)
+    return [{"trial": t.number, "values": dict(zip(names, t.values)), "params": dict(t.params),
+             "config": t.user_attrs.get(st.ATTR_CONFIG)} for t in pareto_front(study)]
+
+
+def document(study: optuna.Study, url: str) -> dict[str, Any]:
+    return {"study": study.study_name, "storage": st.redact(url),
+            "objectives": study.user_attrs.get(st.ATTR_OBJECTIVES), "configs": rows(study)}
+
+
+def _csv(doc: dict[str, Any]) -> str:
+    import pandas as pd
+
+    flat = [{"study": doc["study"], "trial": r["trial"], **r["values"],
+             **{f"param_{k}": v for k, v in r["params"].items()}, "config": json.dumps(r["config"])}
+            for r in doc["configs"]]
+    return pd.DataFrame(flat).to_csv(index=False)
+
+
+_WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "yaml": lambda d: yaml.safe_dump(d, sort_keys=False),
+    "json": lambda d: json.dumps(d, indent=2),
+    "csv": _csv,
+}
+FORMATS = tuple(_WRITERS)
+
+
+def write(doc: dict[str, Any], out: str | Path, fmt: str | None = None) -> Path:
+    """Write atomically (temp file + rename): an interrupted export never leaves half a file."""
+    out = Path(out)
+    fmt = fmt or {".yml": "yaml", ".yaml": "yaml", ".json": "json", ".csv": "csv"}.get(out.suffix.lower(), "yaml")
+    if fmt not in _WRITERS:
+        raise UserError(f"--format {fmt!r}: known formats: {', '.join(FORMATS)}")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: folder {out.parent} does not exist; create it or pick another path")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(_WRITERS[fmt](doc))
+    os.replace(tmp, out)
+    return out
+
+
+def read_configs(path: str | Path) -> list[dict[str, Any]]:
+    """The configs of an export file (any format), best first: what `hpo train` re-runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--config {path}: no such file; write one with `hpo export --study NAME --out FILE`")
+    if path.suffix.lower() == ".csv":
+        import pandas as pd
+
+        return [json.loads(c) for c in pd.read_csv(path)["config"]]
+    doc = json.loads(path.read_text()) if path.suffix.lower() == ".json" else yaml.safe_load(path.read_text())
+    if not isinstance(doc, dict) or not isinstance(doc.get("configs"), list):
+        raise UserError(f"--config {path}: not an hpo export (no 'configs' list); "
+                        "write one with `hpo export --study NAME --out FILE`")
+    return [r["config"] for r in doc["configs"]]

@@ -1,0 +1,151 @@
+"""Ray Tune orchestration: the one module that knows Ray.
+
+One `hpo launch` = one Tuner run: OptunaSearch (the study in SQL, define-by-run space, both
+objectives) behind a ConcurrencyLimiter, function trials with per-trial resources and reused
+actors. Only the driver writes to the study; workers just train and report.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from hpo import storage as st
+from hpo.space import DefineByRun, build_sampler
+from hpo.spec import StudySpec
+
+Echo = Callable[[str], None]
+
+# Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
+# and the loggers alone cost ~35 ms per trial on 2 cores (DESIGN.md).
+_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+            "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9"}
+
+
+def _make_searcher_class():  # Ray is imported lazily; so is the class that extends it
+    from ray.tune.search.optuna import OptunaSearch
+
+    class StudySearch(OptunaSearch):
+        """OptunaSearch that also stores what a trial trained and measured, and never lets a
+        broken result leave a trial RUNNING.
+
+        Stock OptunaSearch tells COMPLETE with the last values even when the trial errored,
+        and only logs a warning (leaving the trial RUNNING) when a value is NaN.
+        """
+
+        def __init__(self, *args: Any, spec: StudySpec, budget: int, echo: Echo, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.spec, self.budget, self.echo = spec, budget, echo
+            self.n_done = 0
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+                return
+            ot_trial = self._ot_trials[trial_id]
+            values = [result.get(m) for m in self.metric] if result else None
+            ot_trial.set_user_attr(st.ATTR_CONFIG, self.spec.trial_config(ot_trial.params))
+            ot_trial.set_user_attr("ray_trial_id", trial_id)
+            state, reason = optuna.trial.TrialState.COMPLETE, None
+            if error:
+                state, reason, values = optuna.trial.TrialState.FAIL, "error", None
+            elif values is None or any(v is None or not math.isfinite(v) for v in values):
+                state, reason, values = optuna.trial.TrialState.FAIL, f"non_finite_objective {values}", None
+            if result:
+                for key in ("per_class", "class_counts", "class_names", "minority", "epoch", "seconds",
+                            "device", "accuracy", "g_mean"):
+                    if key in result:
+                        ot_trial.set_user_attr(key, _jsonable(result[key]))
+            if reason:
+                ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
+            self._ot_study.tell(ot_trial, values, state=state)
+            self._completed_trials.add(trial_id)
+            self.n_done += 1
+            shown = " ".join(f"{m}={v:.4f}" for m, v in zip(self.metric, values)) if values else reason
+            self.echo(f"[{self.n_done}/{self.budget}] trial {ot_trial.number} {state.name}: {shown}")
+
+    return StudySearch
+
+
+def _jsonable(v: Any) -> Any:
+    return json.loads(json.dumps(v, default=str))
+
+
+def trainable(config: dict[str, Any], spec: StudySpec) -> None:
+    """A Ray Tune function trial: sampled params -> full config -> train -> report."""
+    import torch
+    from ray import tune
+
+    from hpo.train import loop
+
+    torch.set_num_threads(max(1, int(spec.cpu)))  # don't let each trial grab every core
+    cfg = spec.trial_config(config)
+    final = loop.run(cfg, report=tune.report)
+    final.pop("curve")
+    tune.report({k: v for k, v in final.items() if k != "test"})
+
+
+def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurrent: int | None = None,
+           ray_address: str | None = None, verbose: bool = False, echo: Echo = print) -> optuna.Study:
+    """Run trials until the study has `n_trials` (study-wide) COMPLETE trials, then return it."""
+    if not verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = st.open_storage(url)
+    study = st.open_study(spec, storage)
+    budget = n_trials or spec.n_trials
+    done = st.n_complete(study)
+    todo = budget - done
+    echo(f"study {spec.name!r} in {st.redact(url)}: {done} COMPLETE of a budget of {budget}")
+    if todo <= 0:
+        echo("budget already reached; raise --n-trials to run more")
+        return study
+
+    for k, v in _RAY_ENV.items():
+        os.environ.setdefault(k, v)
+    import ray
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    concurrent = max_concurrent or spec.max_concurrent
+    searcher = _make_searcher_class()(
+        space=DefineByRun(spec), metric=spec.metric_names,
+        mode=["max" if d == "maximize" else "min" for d in spec.directions],
+        sampler=build_sampler(spec, len(study.trials)), study_name=spec.name, storage=storage,
+        spec=spec, budget=todo, echo=echo,
+    )
+    level = logging.INFO if verbose else logging.ERROR
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=ray_address, include_dashboard=False, logging_level=level, log_to_driver=verbose,
+                 configure_logging=True)
+    if not verbose:
+        for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    t0 = time.perf_counter()
+    echo(f"running {todo} trials, {concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each")
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, spec=spec), {"cpu": spec.cpu, "gpu": spec.gpu}),
+        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+                                    num_samples=todo, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=spec.name, storage_path=str(Path("storage/ray").resolve()), verbose=1 if verbose else 0,
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            log_to_file=not verbose,  # trial stdout/stderr go to the experiment folder, not the terminal
+        ),
+    )
+    try:
+        tuner.fit()
+    finally:
+        if started_here:
+            ray.shutdown()
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    echo(f"done in {time.perf_counter() - t0:.1f}s: {st.n_complete(study)} COMPLETE of {budget}; "
+         f"states {st.counts_by_state(study)}")
+    sys.stdout.flush()
+    return study

@@ -1,0 +1,41 @@
+"""`hpo train`: re-train one exported config over several seeds and score it on the test split.
+
+The search picked the config on one seed and the validation split; this says how much of its
+score survives other seeds and images the search never saw.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+OBJECTIVES = ("minority_f1", "macro_acc", "accuracy", "g_mean")
+
+
+def retrain(config: dict[str, Any], seeds: int = 1, out: str | Path | None = None) -> "pd.DataFrame":
+    import pandas as pd
+    import torch
+
+    from hpo.train import data, loop
+
+    torch.set_num_threads(max(1, int(config.get("resources", {}).get("cpu", 1))))
+    splits = data.prepare(config["data"])  # the split depends on data.seed only: load it once
+    base = int(config["train"]["seed"])
+    records = []
+    for i in range(seeds):
+        cfg = copy.deepcopy(config)
+        cfg["train"]["seed"] = base + i
+        r = loop.run(cfg, splits=splits, with_test=True)
+        records.append({"seed": base + i, **{f"val_{k}": r[k] for k in OBJECTIVES},
+                        **{f"test_{k}": r["test"][k] for k in OBJECTIVES},
+                        **{f"test_f1[{c}]": v["f1"] for c, v in r["test"]["per_class"].items()}})
+        print(f"seed {base + i}: " + "  ".join(f"{k}={records[-1][k]:.4f}" for k in
+                                               ("val_minority_f1", "val_macro_acc", "test_minority_f1", "test_macro_acc")))
+    df = pd.DataFrame(records)
+    summary = df.drop(columns="seed").agg(["mean", "std"]).T
+    print(f"\nover {seeds} seed(s): mean and std")
+    print(summary.round(4).to_string())
+    if out:
+        df.to_csv(out, index=False)
+        print(f"per-seed results written to {out}")
+    return df

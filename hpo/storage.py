@@ -1,0 +1,112 @@
+"""Where studies live: URL resolution, the Optuna RDB storage, and create-or-resume by name."""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+from sqlalchemy.engine import make_url
+
+from hpo.errors import UserError
+from hpo.spec import StudySpec
+
+ENV_VAR = "HPO_STORAGE"
+DEFAULT_DIR = Path("storage")
+DEFAULT_DB = "hpo.db"
+
+# user attributes hpo writes on a study / its trials (one place, so readers agree on names)
+ATTR_SPEC = "hpo_spec"  # the study file's content at first launch
+ATTR_OBJECTIVES = "hpo_objectives"  # [{name, direction}]
+ATTR_CONFIG = "config"  # a trial's full config: exactly what it trained
+ATTR_STOPPED_EARLY = "hpo_stopped_early"  # epoch reached; kept out of Pareto exports
+ATTR_FAIL_REASON = "fail_reason"
+
+
+def resolve_url(flag: str | None = None) -> str:
+    """--storage flag, else $HPO_STORAGE, else a SQLite file under ./storage (absolute: Ray moves cwd)."""
+    url = flag or os.environ.get(ENV_VAR)
+    if url:
+        try:
+            make_url(url)
+        except Exception as exc:  # sqlalchemy's ArgumentError and friends
+            raise UserError(f"--storage / {ENV_VAR}: {redact(url)!r} is not a SQLAlchemy URL ({exc}); "
+                            "e.g. sqlite:////abs/path/hpo.db or postgresql://user@host/db") from None
+        return url
+    path = (DEFAULT_DIR / DEFAULT_DB).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for logs and messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable storage URL>"
+
+
+def sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    engine: dict[str, Any] = {}
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.parent.is_dir():
+            raise UserError(f"storage: folder {path.parent} of the SQLite file does not exist; create it first")
+        engine["connect_args"] = {"timeout": 60}  # wait on a busy writer instead of failing
+    else:
+        engine.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+    except Exception as exc:
+        raise UserError(f"storage: cannot open {redact(url)}: {type(exc).__name__}: "
+                        f"{str(exc).replace(url, redact(url)).splitlines()[0]}") from None
+
+
+def load_study(storage: optuna.storages.RDBStorage, name: str) -> optuna.Study:
+    known = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    if name not in known:
+        raise UserError(f"no study {name!r} in this storage; studies there: {', '.join(known) or '(none)'}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage) -> optuna.Study:
+    """Create the study, or resume it if its objectives and directions are the ones the spec asks for."""
+    directions = spec.directions
+    objectives = [{"name": o.name, "direction": o.direction} for o in spec.objectives]
+    known = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    if spec.name in known:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+        had = study.user_attrs.get(ATTR_OBJECTIVES)
+        if had is not None and had != objectives:
+            raise UserError(f"{spec.path}: objectives {objectives} differ from those study {spec.name!r} "
+                            f"was created with: {had}; use a new study name, or restore the objectives")
+        return study
+    study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions)
+    study.set_user_attr(ATTR_OBJECTIVES, objectives)
+    study.set_user_attr(ATTR_SPEC, json.loads(json.dumps(spec.raw, default=str)))
+    with warnings.catch_warnings():  # experimental in Optuna, stable in practice since 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(spec.metric_names)  # optuna-dashboard shows these, not "Objective 0"
+    return study
+
+
+def objective_names(study: optuna.Study) -> list[str]:
+    objs = study.user_attrs.get(ATTR_OBJECTIVES)
+    return [o["name"] for o in objs] if objs else [f"value_{i}" for i in range(len(study.directions))]
+
+
+def counts_by_state(study: optuna.Study) -> dict[str, int]:
+    return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
+
+
+def n_complete(study: optuna.Study) -> int:
+    """COMPLETE trials: what the study-wide budget counts."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
