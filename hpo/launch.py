@@ -22,6 +22,7 @@ from hpo.space import DefineByRun, build_sampler
 from hpo.spec import StudySpec
 
 Echo = Callable[[str], None]
+DETAILS = "hpo_details"  # result key carrying a trial's per-class metrics to the driver
 
 # Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
 # and the loggers alone cost ~35 ms per trial on 2 cores (DESIGN.md).
@@ -57,11 +58,9 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
                 state, reason, values = optuna.trial.TrialState.FAIL, "error", None
             elif values is None or any(v is None or not math.isfinite(v) for v in values):
                 state, reason, values = optuna.trial.TrialState.FAIL, f"non_finite_objective {values}", None
-            if result:
-                for key in ("per_class", "class_counts", "class_names", "minority", "epoch", "seconds",
-                            "device", "accuracy", "g_mean"):
-                    if key in result:
-                        ot_trial.set_user_attr(key, _jsonable(result[key]))
+            if result and DETAILS in result:
+                for key, value in json.loads(result[DETAILS]).items():
+                    ot_trial.set_user_attr(key, value)
             if reason:
                 ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
             self._ot_study.tell(ot_trial, values, state=state)
@@ -71,10 +70,6 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             self.echo(f"[{self.n_done}/{self.budget}] trial {ot_trial.number} {state.name}: {shown}")
 
     return StudySearch
-
-
-def _jsonable(v: Any) -> Any:
-    return json.loads(json.dumps(v, default=str))
 
 
 def trainable(config: dict[str, Any], spec: StudySpec) -> None:
@@ -87,8 +82,10 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     torch.set_num_threads(max(1, int(spec.cpu)))  # don't let each trial grab every core
     cfg = spec.trial_config(config)
     final = loop.run(cfg, report=tune.report)
-    final.pop("curve")
-    tune.report({k: v for k, v in final.items() if k != "test"})
+    scalars = {k: v for k, v in final.items() if isinstance(v, (int, float, str))}
+    # nested values (per-class metrics) travel as one JSON string: Ray flattens nested dicts
+    details = {k: final[k] for k in ("per_class", "class_counts", "class_names", "minority")}
+    tune.report({**scalars, DETAILS: json.dumps({**scalars, **details})})
 
 
 def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurrent: int | None = None,

@@ -338,8 +338,11 @@ class _Validator:
         if complement:
             if kind != "float":
                 self.fail(f"{where}.complement", True, "only float parameters can be complemented")
-            for k in ("low", "high"):  # the real value is 1 - bound
-                self.check(f"{where}.{k}", 1.0 - body[k], fld.kind, fld.check)
+            for k in ("low", "high"):  # the value the trial gets is 1 - bound
+                problem = fld.check(1.0 - body[k]) if fld.check else None
+                if problem:
+                    self.fail(f"{where}.{k}", body[k], f"complement: {name} = 1 - {body[k]} = {1.0 - body[k]:g} {problem}",
+                              f"with complement: true, low and high bound 1 - {name}")
         else:
             for k in ("low", "high"):
                 self.check(f"{where}.{k}", body[k], fld.kind if kind == "float" else int, fld.check)

@@ -1,0 +1,43 @@
+"""Shared helpers: run the real `hpo` command as a subprocess, write study files into temp dirs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SPACES = REPO / "search_spaces"
+
+
+def hpo(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess:
+    """`hpo ARGS` in a fresh process (the console script's code path: hpo.cli.main)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HPO_STORAGE", None) if env is None or "HPO_STORAGE" not in env else None
+    return subprocess.run([sys.executable, "-m", "hpo.cli", *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_study(folder: Path, name: str, base: str = "cb_focal_beta", **overrides: Any) -> Path:
+    """A copy of search_spaces/BASE.yaml named NAME with top-level sections updated."""
+    raw = yaml.safe_load((SPACES / f"{base}.yaml").read_text())
+    raw["study"] = name
+    for section, value in overrides.items():
+        if isinstance(value, dict) and isinstance(raw.get(section), dict):
+            raw[section] = {**raw[section], **value}
+        else:
+            raw[section] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'studies.db'}"
