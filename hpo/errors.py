@@ -21,4 +21,4 @@ class SpecError(UserError):
 
 def unknown_name(kind: str, name: Any, known: list[str] | tuple[str, ...]) -> str:
     """One wording for every 'no such X' message, always listing the known names."""
-    return f"unknown {kind} {name!r}; known {kind}s: {', '.join(sorted(known))}"
+    return f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}"

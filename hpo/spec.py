@@ -35,8 +35,8 @@ def _fraction(v: Any) -> str | None:
     return None if 0 <= v < 1 else "must be in [0, 1)"
 
 
-def _one_of(options: tuple[str, ...]) -> Check:
-    return lambda v: None if v in options else unknown_name("value", v, options)
+def _one_of(options: tuple[str, ...], kind: str = "value") -> Check:
+    return lambda v: None if v in options else unknown_name(kind, v, options)
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,13 @@ _NUM = (int, float)
 # section -> field -> (type, default, check). The only place a new setting needs declaring.
 SECTIONS: dict[str, dict[str, Field]] = {
     "data": {
-        "name": Field(str, "digits", _one_of(tuple(catalog.DATASETS))),
+        "name": Field(str, "digits", _one_of(tuple(catalog.DATASETS), "data set")),
         "seed": Field(int, 0, _non_negative),
         "longtail": Field(dict, {"profile": "exp", "ratio": 100}),
         "split": Field(dict, {"val": 0.2, "test": 0.2}),
         "params": Field(dict, {}),
     },
-    "model": {"name": Field(str, "small_cnn", _one_of(tuple(catalog.MODELS)))},
+    "model": {"name": Field(str, "small_cnn", _one_of(tuple(catalog.MODELS), "model"))},
     "train": {
         "epochs": Field(int, 30, _positive),
         "lr": Field(_NUM, 0.05, _positive),
@@ -68,7 +68,7 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "device": Field(str, "auto", _one_of(catalog.DEVICES)),
         "seed": Field(int, 0, _non_negative),
     },
-    "loss": {"name": Field(str, "ce", _one_of(tuple(catalog.LOSSES)))},
+    "loss": {"name": Field(str, "ce", _one_of(tuple(catalog.LOSSES), "loss"))},
     "rebalance": {"threshold": Field(_NUM, 0, _non_negative)},
 }
 
@@ -193,7 +193,7 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     search = v.search(raw.get("search") or {}, sections)
     objectives = v.objectives(raw.get("objectives"))
     sampler = v.mapping(raw.get("sampler") or {}, "sampler", {"name": "tpe", "seed": 0})
-    v.check("sampler.name", sampler["name"], str, _one_of(catalog.SAMPLERS))
+    v.check("sampler.name", sampler["name"], str, _one_of(catalog.SAMPLERS, "sampler"))
     v.check("sampler.seed", sampler["seed"], int, _non_negative)
     budget = v.mapping(raw.get("budget") or {}, "budget", {"n_trials": 12, "max_concurrent": 2})
     v.check("budget.n_trials", budget["n_trials"], int, _positive)
@@ -368,7 +368,7 @@ class _Validator:
         out = []
         for i, o in enumerate(d):
             self.known_keys(o, ("name", "direction"), f"objectives[{i}]")
-            self.check(f"objectives[{i}].name", o.get("name"), str, _one_of(catalog.METRICS))
+            self.check(f"objectives[{i}].name", o.get("name"), str, _one_of(catalog.METRICS, "metric"))
             direction = o.get("direction", "maximize")
             self.check(f"objectives[{i}].direction", direction, str, _one_of(("maximize", "minimize")))
             out.append(Objective(o["name"], direction))
