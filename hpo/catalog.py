@@ -9,9 +9,21 @@ from __future__ import annotations
 # loss name -> parameters its factory accepts (besides class_counts)
 LOSSES: dict[str, tuple[str, ...]] = {
     "ce": (),
+    "weighted_ce": ("weighting", "beta"),
     "focal": ("gamma",),
-    "cb_focal": ("beta", "gamma"),
+    "cb_focal": ("beta", "gamma", "form"),
+    "ldam": ("C", "s"),
+    "recall": (),
+    "balanced_softmax": (),
+    "logit_adjusted": ("tau",),
 }
+# parameters every loss takes: deferred re-weighting (fraction of epochs; 1.0 = never) and its beta
+LOSS_COMMON: tuple[str, ...] = ("drw_start", "drw_beta")
+WEIGHTINGS: tuple[str, ...] = ("ins", "isns", "ens")
+CB_FORMS: tuple[str, ...] = ("softmax", "sigmoid")
+
+# rebalancing samplers (hpo.train.rebalance); threshold 0 with method threshold = no resampling
+REBALANCE_METHODS: tuple[str, ...] = ("none", "threshold", "weighted_sampler", "sqrt")
 
 # model name -> parameters its factory accepts (besides num_classes, in_chans)
 MODELS: dict[str, tuple[str, ...]] = {
@@ -24,7 +36,8 @@ DATASETS: dict[str, tuple[str, ...]] = {
 }
 
 # metric names a study may optimise; all are "higher is better" fractions in [0, 1]
-METRICS: tuple[str, ...] = ("minority_f1", "macro_acc", "accuracy", "g_mean")
+METRICS: tuple[str, ...] = ("minority_f1", "macro_acc", "accuracy", "g_mean",
+                             "many_shot_acc", "medium_shot_acc", "few_shot_acc")
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp")
 

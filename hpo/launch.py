@@ -84,7 +84,8 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     final = loop.run(cfg, report=tune.report)
     scalars = {k: v for k, v in final.items() if isinstance(v, (int, float, str))}
     # nested values (per-class metrics) travel as one JSON string: Ray flattens nested dicts
-    details = {k: final[k] for k in ("per_class", "class_counts", "class_names", "minority")}
+    details = {k: final[k] for k in ("per_class", "class_counts", "class_names", "minority", "shot_groups",
+                                     "confusion")}
     tune.report({**scalars, DETAILS: json.dumps({**scalars, **details})})
 
 

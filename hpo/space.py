@@ -34,7 +34,7 @@ class DefineByRun:
         taken: dict[str, Any] = {}
         for p in self.search:
             # a conditional parameter is skipped (not sampled, not stored) unless its parents match
-            if all(taken.get(parent) in values for parent, values in p.when):
+            if p.active(taken):
                 taken[p.name] = p.value(suggest(trial, p))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -33,6 +33,10 @@ def _non_negative(v: Any) -> str | None:
 
 def _fraction(v: Any) -> str | None:
     return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _unit(v: Any) -> str | None:
+    return None if 0 <= v <= 1 else "must be in [0, 1] (a fraction of the epochs)"
 
 
 def _one_of(options: tuple[str, ...], kind: str = "value") -> Check:
@@ -69,19 +73,34 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "seed": Field(int, 0, _non_negative),
     },
     "loss": {"name": Field(str, "ce", _one_of(tuple(catalog.LOSSES), "loss"))},
-    "rebalance": {"threshold": Field(_NUM, 0, _non_negative)},
+    "rebalance": {
+        "method": Field(str, "threshold", _one_of(catalog.REBALANCE_METHODS, "rebalancing method")),
+        "threshold": Field(_NUM, 0, _non_negative),  # images per class per epoch; 0 = off
+        "start": Field(_NUM, 0.0, _unit),  # deferred rebalancing: fraction of epochs before it starts
+    },
+    "metrics": {  # many / medium / few-shot groups by training count (Liu et al. 2019's 100 / 20)
+        "many_above": Field(int, 100, _non_negative),
+        "few_below": Field(int, 20, _non_negative),
+    },
 }
 
 # value checks for loss / model parameters (they live beside `name` in their section)
 PARAM_CHECKS: dict[str, Field] = {
     "beta": Field(_NUM, 0.999, _fraction),
     "gamma": Field(_NUM, 2.0, _non_negative),
+    "form": Field(str, "softmax", _one_of(catalog.CB_FORMS, "cb_focal form")),
+    "weighting": Field(str, "ens", _one_of(catalog.WEIGHTINGS, "weighting")),
+    "C": Field(_NUM, 0.5),  # LDAM's largest margin: any sign, as one write-up searched negatives
+    "s": Field(_NUM, 30.0, _positive),
+    "tau": Field(_NUM, 1.0),
+    "drw_start": Field(_NUM, 1.0, _unit),
+    "drw_beta": Field(_NUM, 0.9999, _fraction),
     "width": Field(int, 32, _positive),
     "dropout": Field(_NUM, 0.0, _fraction),
 }
 
-TOP_LEVEL = ("study", "description", "data", "model", "train", "loss", "rebalance", "minority",
-             "search", "objectives", "sampler", "budget", "resources")
+TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "sampler", "budget",
+             "resources")
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "complement", "when")
 PARAM_TYPES = ("float", "int", "categorical")
 
@@ -99,7 +118,11 @@ class Param:
     step: float | None = None
     choices: tuple[Any, ...] = ()
     complement: bool = False
-    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()  # (other param, values it must take)
+    # sampled only if one alternative holds; an alternative = ((other param, values it must take), ...)
+    when: tuple[tuple[tuple[str, tuple[Any, ...]], ...], ...] = ()
+
+    def active(self, taken: Mapping[str, Any]) -> bool:
+        return not self.when or any(all(taken.get(k) in vs for k, vs in alt) for alt in self.when)
 
     @property
     def optuna_name(self) -> str:
@@ -153,10 +176,10 @@ class StudySpec:
         for p in self.search:
             if p.optuna_name in params:
                 value = p.value(params[p.optuna_name])
-                if p.name == "loss":
-                    cfg["loss"]["name"] = value
-                else:
-                    cfg[p.section][p.name] = value
+                cfg[p.section]["name" if p.name == "loss" else p.name] = value
+        # the fixed loss section may hold parameters for several searched losses: keep the chosen one's
+        takes = {"name", *catalog.LOSSES[cfg["loss"]["name"]], *catalog.LOSS_COMMON}
+        cfg["loss"] = {k: v for k, v in cfg["loss"].items() if k in takes}
         return cfg
 
 
@@ -187,10 +210,11 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
         raise SpecError(file, "<top level>", raw, "must be a mapping of sections")
     v.known_keys(raw, TOP_LEVEL, "")
     sections = {name: v.section(name, raw.get(name) or {}) for name in SECTIONS}
-    v.named_params(sections["loss"], "loss", catalog.LOSSES)
-    v.named_params(sections["model"], "model", catalog.MODELS)
+    v.named_params(sections["model"], "model", [sections["model"]["name"]], catalog.MODELS, ())
     v.data_section(sections["data"])
     search = v.search(raw.get("search") or {}, sections)
+    loss_names = next((p.choices for p in search if p.name == "loss"), (sections["loss"]["name"],))
+    v.named_params(sections["loss"], "loss", loss_names, catalog.LOSSES, catalog.LOSS_COMMON)
     objectives = v.objectives(raw.get("objectives"))
     sampler = v.mapping(raw.get("sampler") or {}, "sampler", {"name": "tpe", "seed": 0})
     v.check("sampler.name", sampler["name"], str, _one_of(catalog.SAMPLERS, "sampler"))
@@ -259,12 +283,14 @@ class _Validator:
             out[k] = value
         return out
 
-    def named_params(self, sec: dict[str, Any], where: str, table: Mapping[str, tuple[str, ...]]) -> None:
-        allowed = table[sec["name"]]
+    def named_params(self, sec: dict[str, Any], where: str, names: Sequence[str],
+                     table: Mapping[str, tuple[str, ...]], common: tuple[str, ...]) -> None:
+        """Fixed parameters beside `name` must belong to one of the (possibly searched) names."""
+        allowed = sorted({a for n in names for a in table[n]} | set(common))
         for k in sec:
             if k != "name" and k not in allowed:
-                self.fail(f"{where}.{k}", sec[k], f"{where} {sec['name']!r} takes no parameter {k!r}",
-                          f"parameters of {sec['name']}: {', '.join(allowed) or '(none)'}")
+                self.fail(f"{where}.{k}", sec[k], f"no {where} of {list(names)} takes parameter {k!r}",
+                          f"their parameters: {', '.join(allowed) or '(none)'}")
 
     def data_section(self, d: dict[str, Any]) -> None:
         lt = self.mapping(d["longtail"], "data.longtail", {"profile": "exp", "ratio": 100})
@@ -303,9 +329,10 @@ class _Validator:
             sec, fld = self._field_for(name, sections)
             self.known_keys(body, PARAM_KEYS, where)
             p = self.param(name, sec, fld, body, where)
-            for other, values in p.when:
-                if other not in {q.name for q in params}:
-                    self.fail(f"{where}.when", other, "must name a search parameter listed above this one")
+            for alt in p.when:
+                for other, _ in alt:
+                    if other not in {q.name for q in params}:
+                        self.fail(f"{where}.when", other, "must name a search parameter listed above this one")
             params.append(p)
         self._loss_params_exist(params, sections)
         return tuple(params)
@@ -315,9 +342,14 @@ class _Validator:
                                     "int" if isinstance(body.get("low"), int) and isinstance(body.get("high"), int)
                                     and fld.kind is int else "float")
         self.check(f"{where}.type", kind, str, _one_of(PARAM_TYPES))
-        when = body.get("when") or {}
-        self.known_keys(when, list(when), f"{where}.when")
-        when_t = tuple((k, tuple(v if isinstance(v, list) else [v])) for k, v in when.items())
+        when = body.get("when") or []
+        alternatives = when if isinstance(when, list) else [when]  # a list means "any of these"
+        for alt in alternatives:
+            if not isinstance(alt, dict) or not alt:
+                self.fail(f"{where}.when", when, "must be {param: [values]} or a list of such mappings",
+                          "e.g. `when: {loss: [ldam]}`")
+        when_t = tuple(tuple((k, tuple(v if isinstance(v, list) else [v])) for k, v in alt.items())
+                       for alt in alternatives)
         if kind == "categorical":
             choices = body.get("choices")
             if not isinstance(choices, list) or not choices:
@@ -354,7 +386,7 @@ class _Validator:
 
     def _loss_params_exist(self, params: list[Param], sections: dict[str, dict[str, Any]]) -> None:
         loss_choices = next((p.choices for p in params if p.name == "loss"), (sections["loss"]["name"],))
-        usable = {a for n in loss_choices for a in catalog.LOSSES[n]}
+        usable = {a for n in loss_choices for a in catalog.LOSSES[n]} | set(catalog.LOSS_COMMON)
         for p in params:
             if p.section == "loss" and p.name != "loss" and p.name not in usable:
                 self.fail(f"search.{p.name}", p.name, f"no loss in {list(loss_choices)} takes {p.name!r}",

@@ -19,6 +19,7 @@ from hpo.train.metrics import evaluate
 from hpo.train.rebalance import epoch_indices
 
 Report = Callable[[dict[str, Any]], None]
+SCALARS = ("minority_f1", "macro_acc", "accuracy", "g_mean", "many_shot_acc", "medium_shot_acc", "few_shot_acc")
 
 
 def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
@@ -78,6 +79,7 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     model = models.build(mcfg["name"], num_classes=len(counts), in_chans=splits.train.x.shape[1],
                          **{k: v for k, v in mcfg.items() if k != "name"}).to(device)
     criterion = losses.build(lcfg["name"], counts, **{k: v for k, v in lcfg.items() if k != "name"})
+    models.adapt_head(model, cosine=criterion.needs_cosine_head, bias_init=criterion.head_bias_init)
     opt = _optimizer(model, tcfg)
     epochs = int(tcfg["epochs"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -85,13 +87,17 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     bs = int(tcfg["batch_size"])
     y_np = splits.train.y
 
+    groups = config.get("metrics", {})
+
     def val_metrics() -> dict[str, Any]:
-        return evaluate(splits.val.y, predict(model, val.x), counts, config.get("minority"), splits.class_names)
+        return evaluate(splits.val.y, predict(model, val.x), counts, config.get("minority"), splits.class_names,
+                        **groups)
 
     curve: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
         model.train()
-        order = epoch_indices(y_np, config.get("rebalance", {}), rng)
+        criterion.start_epoch(epoch - 1, epochs)
+        order = epoch_indices(y_np, config.get("rebalance", {}), rng, epoch - 1, epochs)
         idx_all = torch.as_tensor(order, device=device)
         total, n = 0.0, 0
         for i in range(0, len(order), bs):
@@ -105,8 +111,8 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
             n += len(idx)
         sched.step()
         m = val_metrics()
-        row = {"epoch": epoch, "train_loss": total / max(n, 1), "minority_f1": m["minority_f1"],
-               "macro_acc": m["macro_acc"], "accuracy": m["accuracy"], "g_mean": m["g_mean"]}
+        row = {"epoch": epoch, "train_loss": total / max(n, 1),
+               **{k: m[k] for k in SCALARS}}
         curve.append(row)
         if report is not None and epoch < epochs:
             report(row)
@@ -120,5 +126,5 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     if with_test:
         test = DeviceData(splits.test, device, mean, std)
         final["test"] = evaluate(splits.test.y, predict(model, test.x), counts, config.get("minority"),
-                                 splits.class_names)
+                                 splits.class_names, **groups)
     return final

@@ -1,12 +1,20 @@
-"""Imbalance-aware losses, registered by name.
+"""Imbalance-aware losses, registered by name, faithful to their papers.
 
 Contract (DESIGN.md): `build(name, class_counts, **params)` -> nn.Module called as
-`loss(logits (B, K), target int64 (B,))` -> scalar. Any K, CPU or CUDA, float32 or bf16 autocast:
-every loss computes in float32 (`logits.float()`) because log-softmax in bf16 loses the small
-probabilities that the tail classes live on.
+`loss(logits (B, K), target int64 (B,))` -> scalar. Any K, CPU or CUDA, float32 or bf16
+autocast: every loss computes in float32 (`logits.float()`), because a bf16 log-softmax loses
+the small probabilities the tail classes live on.
+
+Every loss is an `ImbalanceLoss`: it computes a per-sample loss, and the mean of
+`w[target] * per_sample` when class weights are set. Class weights are normalised to sum to K
+(Cui et al. 2019), so switching them on does not change the loss scale on a balanced set.
+Deferred re-weighting (DRW, Cao et al. 2019) is available to every loss: from the epoch
+`drw_start * epochs` on, the class weights become the effective-number weights with `drw_beta`
+(they replace any weights the loss had; drw_start 1.0 = never).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -16,55 +24,192 @@ from torch import nn
 from hpo import catalog
 from hpo.registry import Registry
 
-LOSSES: Registry[Callable[..., nn.Module]] = Registry("loss", catalog.LOSSES, fixed=("class_counts",))
+LOSSES: Registry[Callable[..., "ImbalanceLoss"]] = Registry("loss", catalog.LOSSES, fixed=("class_counts",))
 
 
-def build(name: str, class_counts: Sequence[int], **params: float) -> nn.Module:
-    return LOSSES.get(name)(class_counts=class_counts, **params)
+def build(name: str, class_counts: Sequence[int], **params: float | str) -> "ImbalanceLoss":
+    drw = {k: params.pop(k) for k in catalog.LOSS_COMMON if k in params}
+    loss = LOSSES.get(name)(class_counts=class_counts, **params)
+    loss.configure_drw(class_counts, drw.get("drw_start", 1.0), drw.get("drw_beta", 0.9999))
+    return loss
+
+
+def normalise(w: torch.Tensor) -> torch.Tensor:
+    return (w * len(w) / w.sum()).float()
 
 
 def effective_number_weights(class_counts: Sequence[int], beta: float) -> torch.Tensor:
     """Cui et al. 2019: w_c = (1 - beta) / (1 - beta^n_c), normalised to sum to K."""
     n = torch.as_tensor(class_counts, dtype=torch.float64)
-    w = (1.0 - beta) / (1.0 - torch.pow(beta, n))
-    return (w * len(n) / w.sum()).float()
+    if beta == 0:
+        return torch.ones(len(n))
+    return normalise((1.0 - beta) / (1.0 - torch.pow(beta, n)))
+
+
+# weighting name -> class weights from counts (INS / ISNS / ENS of the EfficientNet write-up)
+WEIGHTINGS: dict[str, Callable[[Sequence[int], float], torch.Tensor]] = {
+    "ins": lambda n, beta: normalise(1.0 / torch.as_tensor(n, dtype=torch.float64)),
+    "isns": lambda n, beta: normalise(1.0 / torch.as_tensor(n, dtype=torch.float64).sqrt()),
+    "ens": effective_number_weights,
+}
+
+
+class ImbalanceLoss(nn.Module):
+    """Base: per-sample loss + optional class weights + optional deferred re-weighting."""
+
+    needs_cosine_head = False  # LDAM: the loop swaps the model's last Linear for a cosine one
+    head_bias_init: float | None = None  # sigmoid CB focal: the loop sets the head bias to this
+
+    def __init__(self, weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight, persistent=False)
+        self.drw_start, self.drw_weight = 1.0, None
+
+    def configure_drw(self, class_counts: Sequence[int], start: float, beta: float) -> None:
+        self.drw_start = float(start)
+        if self.drw_start < 1.0:
+            self.drw_weight = effective_number_weights(class_counts, beta)
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Called by the loop before each epoch (0-based): switches DRW weights on when due."""
+        if self.drw_weight is not None and epoch >= math.floor(self.drw_start * epochs):
+            self.weight = self.drw_weight
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = self.per_sample(logits.float(), target)
+        if self.weight is not None:
+            loss = loss * self.weight.to(loss.device)[target]
+        return loss.mean()
 
 
 def focal_term(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-sample -(1 - p_t)^gamma * log p_t, in float32."""
-    logp = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
+    """Per-sample -(1 - p_t)^gamma * log p_t."""
+    logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     if gamma == 0:
         return -logp
-    # (1 - p)^gamma via expm1 stays accurate when p_t -> 1, where 1 - exp(logp) would round to 0
+    # (1 - p)^gamma via expm1 stays accurate as p_t -> 1, where 1 - exp(logp) rounds to 0
     return -torch.pow(-torch.expm1(logp), gamma) * logp
 
 
-class FocalLoss(nn.Module):
+class FocalLoss(ImbalanceLoss):
     def __init__(self, gamma: float, weight: torch.Tensor | None = None) -> None:
-        super().__init__()
+        super().__init__(weight)
         self.gamma = float(gamma)
-        self.register_buffer("weight", weight if weight is not None else None, persistent=False)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        per_sample = focal_term(logits, target, self.gamma)
-        if self.weight is not None:
-            per_sample = per_sample * self.weight.to(per_sample.device)[target]
-        return per_sample.mean()
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return focal_term(logits, target, self.gamma)
+
+
+class SigmoidFocalLoss(ImbalanceLoss):
+    """Cui et al. 2019's sigmoid form: a binary focal loss per class on one-hot labels, summed
+    over classes. Their classifier bias starts at b = -log((1 - pi) / pi) with pi = 0.1, so every
+    class starts at probability 0.1 and the K-1 negatives don't swamp the first steps; the loop
+    applies it through `head_bias_init`."""
+
+    head_bias_init = -math.log((1 - 0.1) / 0.1)
+
+    def __init__(self, gamma: float, weight: torch.Tensor | None = None) -> None:
+        super().__init__(weight)
+        self.gamma = float(gamma)
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        onehot = F.one_hot(target, logits.shape[1]).float()
+        bce = F.binary_cross_entropy_with_logits(logits, onehot, reduction="none")
+        # (1 - p_t)^gamma written as exp(-gamma * (y z + log(1 + e^-z))), stable for large |z|
+        modulator = torch.exp(-self.gamma * (onehot * logits + F.softplus(-logits))) if self.gamma else 1.0
+        return (modulator * bce).sum(dim=1)
+
+
+class AdjustedCE(ImbalanceLoss):
+    """Cross-entropy on logits + a fixed per-class offset (balanced softmax, logit adjustment),
+    or minus a margin on the target logit, times a scale (LDAM)."""
+
+    def __init__(self, offset: torch.Tensor | None = None, margin: torch.Tensor | None = None,
+                 scale: float = 1.0) -> None:
+        super().__init__()
+        self.register_buffer("offset", offset, persistent=False)
+        self.register_buffer("margin", margin, persistent=False)
+        self.scale = float(scale)
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.offset is not None:
+            logits = logits + self.offset.to(logits.device)
+        if self.margin is not None:
+            m = self.margin.to(logits.device)[target]
+            logits = logits - F.one_hot(target, logits.shape[1]) * m[:, None]
+        return F.cross_entropy(self.scale * logits, target, reduction="none")
+
+
+class RecallLoss(ImbalanceLoss):
+    """Tian et al. (recall loss): CE weighted per class by that class's false-negative rate in
+    the batch (1 - recall, from hard predictions, no gradient through it); absent classes weigh 1."""
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        k = logits.shape[1]
+        with torch.no_grad():
+            wrong = (logits.argmax(1) != target).float()
+            n = torch.zeros(k, device=logits.device).index_add_(0, target, torch.ones_like(wrong))
+            fn = torch.zeros(k, device=logits.device).index_add_(0, target, wrong)
+            fnr = torch.where(n > 0, fn / n.clamp_min(1), torch.ones_like(n))
+        return fnr[target] * F.cross_entropy(logits, target, reduction="none")
+
+
+def _log_counts(class_counts: Sequence[int]) -> torch.Tensor:
+    return torch.log(torch.as_tensor(class_counts, dtype=torch.float32))
 
 
 @LOSSES.register("ce")
-def ce(class_counts: Sequence[int]) -> nn.Module:
+def ce(class_counts: Sequence[int]) -> ImbalanceLoss:
     return FocalLoss(gamma=0.0)
 
 
+@LOSSES.register("weighted_ce")
+def weighted_ce(class_counts: Sequence[int], weighting: str = "ens", beta: float = 0.999) -> ImbalanceLoss:
+    """CE with class weights: ins 1/n_c, isns 1/sqrt(n_c), ens (1 - beta)/(1 - beta^n_c); sum K."""
+    return FocalLoss(gamma=0.0, weight=WEIGHTINGS[weighting](class_counts, beta))
+
+
 @LOSSES.register("focal")
-def focal(class_counts: Sequence[int], gamma: float = 2.0) -> nn.Module:
+def focal(class_counts: Sequence[int], gamma: float = 2.0) -> ImbalanceLoss:
     """Lin et al. 2017, alpha-free form."""
     return FocalLoss(gamma=gamma)
 
 
 @LOSSES.register("cb_focal")
-def cb_focal(class_counts: Sequence[int], beta: float = 0.999, gamma: float = 2.0) -> nn.Module:
-    """Class-balanced focal loss (Cui et al. 2019), softmax form: focal loss weighted by the
-    inverse effective number of samples of the target's class."""
-    return FocalLoss(gamma=gamma, weight=effective_number_weights(class_counts, beta))
+def cb_focal(class_counts: Sequence[int], beta: float = 0.999, gamma: float = 2.0,
+             form: str = "softmax") -> ImbalanceLoss:
+    """Class-balanced focal loss (Cui et al. 2019): focal loss weighted by the inverse effective
+    number of samples of the target's class; `form: sigmoid` is the paper's own variant."""
+    cls = SigmoidFocalLoss if form == "sigmoid" else FocalLoss
+    return cls(gamma=gamma, weight=effective_number_weights(class_counts, beta))
+
+
+@LOSSES.register("ldam")
+def ldam(class_counts: Sequence[int], C: float = 0.5, s: float = 30.0) -> ImbalanceLoss:
+    """LDAM (Cao et al. 2019): margins proportional to n_c^(-1/4), the rarest class's margin is
+    C; logits are scaled by s and come from a cosine-normalised head (the loop swaps it in)."""
+    m = torch.as_tensor(class_counts, dtype=torch.float64) ** -0.25
+    loss = AdjustedCE(margin=(m * (C / m.max())).float(), scale=s)
+    loss.needs_cosine_head = True
+    return loss
+
+
+@LOSSES.register("recall")
+def recall(class_counts: Sequence[int]) -> ImbalanceLoss:
+    return RecallLoss()
+
+
+@LOSSES.register("balanced_softmax")
+def balanced_softmax(class_counts: Sequence[int]) -> ImbalanceLoss:
+    """Ren et al. 2020: softmax over logits + log n_c."""
+    return AdjustedCE(offset=_log_counts(class_counts))
+
+
+@LOSSES.register("logit_adjusted")
+def logit_adjusted(class_counts: Sequence[int], tau: float = 1.0) -> ImbalanceLoss:
+    """Menon et al. 2021: logits + tau * log prior (tau 1 = balanced softmax up to a constant)."""
+    log_prior = _log_counts(class_counts) - math.log(float(sum(class_counts)))
+    return AdjustedCE(offset=tau * log_prior)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from hpo.errors import UserError
 
@@ -33,9 +33,20 @@ def resolve_minority(minority: Sequence[int | str] | None, class_counts: Sequenc
     return sorted(set(out))
 
 
+def shot_groups(class_counts: Sequence[int], many_above: int = 100, few_below: int = 20) -> dict[str, list[int]]:
+    """Many-shot (> many_above training images), medium (few_below..many_above), few-shot (< few_below)."""
+    n = np.asarray(class_counts)
+    return {"many": np.flatnonzero(n > many_above).tolist(),
+            "medium": np.flatnonzero((n >= few_below) & (n <= many_above)).tolist(),
+            "few": np.flatnonzero(n < few_below).tolist()}
+
+
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequence[int],
              minority: Sequence[int | str] | None = None,
-             class_names: Sequence[str] | None = None) -> dict[str, Any]:
+             class_names: Sequence[str] | None = None, many_above: int = 100,
+             few_below: int = 20) -> dict[str, Any]:
+    """Metrics of one prediction run. A group or minority set with no class gives NaN, not 0:
+    an empty group has no accuracy, and a study optimising it should see that, not a fake score."""
     k = len(class_counts)
     labels = list(range(k))
     p, r, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
@@ -43,12 +54,17 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequenc
     names = list(class_names or [str(c) for c in labels])
     present = support > 0  # recall of a class absent from y_true is undefined; leave it out
     recalls = r[present]
+    groups = shot_groups(class_counts, many_above, few_below)
+    shot = {f"{g}_shot_acc": float(r[idx].mean()) if idx else float("nan") for g, idx in groups.items()}
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_acc": float(recalls.mean()),
         "minority_f1": float(f1[minority_idx].mean()) if minority_idx else float("nan"),
         "g_mean": float(np.prod(recalls) ** (1.0 / len(recalls))),
         "minority": minority_idx,
+        **shot,
+        "shot_groups": groups,
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "per_class": {
             names[c]: {"precision": float(p[c]), "recall": float(r[c]), "f1": float(f1[c]),
                        "support": int(support[c]), "train_count": int(class_counts[c])}

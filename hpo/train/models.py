@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from hpo import catalog
@@ -27,3 +29,37 @@ def small_cnn(num_classes: int, in_chans: int, width: int = 32, dropout: float =
         _conv_bn(width, 2 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Dropout(dropout), nn.Linear(2 * width, num_classes),
     )
+
+
+class CosineLinear(nn.Module):
+    """Logits = cosine between the normalised feature and normalised class weights (LDAM's
+    NormedLinear): each in [-1, 1], so the loss's scale s sets the logit range."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+
+
+def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
+    last = None
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, nn.Linear):
+                last = (parent, name, child)
+    if last is None:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear classifier head")
+    return last
+
+
+def adapt_head(model: nn.Module, cosine: bool = False, bias_init: float | None = None) -> nn.Module:
+    """What a loss asks of the classifier head: a cosine head (LDAM) or a bias start value
+    (sigmoid CB focal). Works on any model whose classifier is its last nn.Linear."""
+    parent, name, head = _last_linear(model)
+    if cosine:
+        setattr(parent, name, CosineLinear(head.in_features, head.out_features).to(head.weight.device))
+    elif bias_init is not None and head.bias is not None:
+        nn.init.constant_(head.bias, bias_init)
+    return model
