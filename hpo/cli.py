@@ -31,10 +31,11 @@ def cmd_launch(a: argparse.Namespace) -> int:
     url = storage.resolve_url(a.storage)
     from hpo.launch import launch
 
-    study = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
-                   ray_address=a.ray_address, verbose=a.verbose)
-    _print_front(study)
-    return 0
+    result = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
+                    ray_address=a.ray_address, verbose=a.verbose)
+    _print_front(result.study)
+    # the study is intact either way; exit 1 only when nothing this launch ran succeeded
+    return 1 if result.ran and result.failed == result.ran else 0
 
 
 def _open(a: argparse.Namespace):

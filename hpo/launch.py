@@ -12,6 +12,8 @@ import math
 import os
 import sys
 import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +25,7 @@ from hpo.spec import StudySpec
 
 Echo = Callable[[str], None]
 DETAILS = "hpo_details"  # result key carrying a trial's per-class metrics to the driver
+FAILED = "hpo_failed"  # result key set when the trial caught its own exception
 
 # Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
 # and the loggers alone cost ~35 ms per trial on 2 cores (DESIGN.md).
@@ -44,7 +47,7 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
         def __init__(self, *args: Any, spec: StudySpec, budget: int, echo: Echo, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.spec, self.budget, self.echo = spec, budget, echo
-            self.n_done = 0
+            self.n_done = self.n_failed = 0
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -54,8 +57,11 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             ot_trial.set_user_attr(st.ATTR_CONFIG, self.spec.trial_config(ot_trial.params))
             ot_trial.set_user_attr("ray_trial_id", trial_id)
             state, reason = optuna.trial.TrialState.COMPLETE, None
-            if error:
-                state, reason, values = optuna.trial.TrialState.FAIL, "error", None
+            if error:  # the worker died or Ray gave up on it: no reason of ours reached the driver
+                state, reason, values = optuna.trial.TrialState.FAIL, "worker_error", None
+            elif result and result.get(FAILED):
+                state, values = optuna.trial.TrialState.FAIL, None
+                reason = json.loads(result[DETAILS])[st.ATTR_FAIL_REASON]
             elif values is None or any(v is None or not math.isfinite(v) for v in values):
                 state, reason, values = optuna.trial.TrialState.FAIL, f"non_finite_objective {values}", None
             if result and DETAILS in result:
@@ -63,6 +69,7 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
                     ot_trial.set_user_attr(key, value)
             if reason:
                 ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
+            self.n_failed += state == optuna.trial.TrialState.FAIL
             self._ot_study.tell(ot_trial, values, state=state)
             self._completed_trials.add(trial_id)
             self.n_done += 1
@@ -73,7 +80,11 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
 
 
 def trainable(config: dict[str, Any], spec: StudySpec) -> None:
-    """A Ray Tune function trial: sampled params -> full config -> train -> report."""
+    """A Ray Tune function trial: sampled params -> full config -> train -> report.
+
+    An exception is reported as a result carrying its reason rather than raised: the study
+    records FAIL with that reason, and the reused worker stays alive for the next trial.
+    """
     import torch
     from ray import tune
 
@@ -81,7 +92,16 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
 
     torch.set_num_threads(max(1, int(spec.cpu)))  # don't let each trial grab every core
     cfg = spec.trial_config(config)
-    final = loop.run(cfg, report=tune.report)
+    try:
+        final = loop.run(cfg, report=tune.report)
+    except Exception as exc:  # noqa: BLE001 - any trial failure must end as FAIL, not stop the study
+        traceback.print_exc()  # into the trial's log under storage/ray/STUDY/
+        details = getattr(exc, "details", {})
+        reason = getattr(exc, "reason", f"{type(exc).__name__}: {exc}")
+        # Ray insists every result carries the objectives: NaN, which the driver turns into FAIL
+        tune.report({**{m: float("nan") for m in spec.metric_names}, FAILED: 1,
+                     DETAILS: json.dumps({**details, st.ATTR_FAIL_REASON: reason}, default=str)})
+        return
     scalars = {k: v for k, v in final.items() if isinstance(v, (int, float, str))}
     # nested values (per-class metrics) travel as one JSON string: Ray flattens nested dicts
     details = {k: final[k] for k in ("per_class", "class_counts", "class_names", "minority", "shot_groups",
@@ -89,9 +109,19 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     tune.report({**scalars, DETAILS: json.dumps({**scalars, **details})})
 
 
+@dataclass(frozen=True)
+class LaunchResult:
+    study: optuna.Study
+    ran: int  # trials this launch started
+    failed: int  # of which ended FAIL
+
+
 def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurrent: int | None = None,
-           ray_address: str | None = None, verbose: bool = False, echo: Echo = print) -> optuna.Study:
-    """Run trials until the study has `n_trials` (study-wide) COMPLETE trials, then return it."""
+           ray_address: str | None = None, verbose: bool = False, echo: Echo = print) -> LaunchResult:
+    """Run trials until the study has `n_trials` (study-wide) COMPLETE trials.
+
+    One pass: trials that FAIL are not replaced in the same launch (a relaunch tops the budget up).
+    """
     if not verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = st.open_storage(url)
@@ -102,7 +132,7 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     echo(f"study {spec.name!r} in {st.redact(url)}: {done} COMPLETE of a budget of {budget}")
     if todo <= 0:
         echo("budget already reached; raise --n-trials to run more")
-        return study
+        return LaunchResult(study, 0, 0)
 
     for k, v in _RAY_ENV.items():
         os.environ.setdefault(k, v)
@@ -145,5 +175,8 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     study = optuna.load_study(study_name=spec.name, storage=storage)
     echo(f"done in {time.perf_counter() - t0:.1f}s: {st.n_complete(study)} COMPLETE of {budget}; "
          f"states {st.counts_by_state(study)}")
+    if searcher.n_failed:
+        echo(f"{searcher.n_failed} trial(s) FAILED; their reasons are in the trial user attribute "
+             f"'{st.ATTR_FAIL_REASON}', their logs under {Path('storage/ray').resolve() / spec.name}")
     sys.stdout.flush()
-    return study
+    return LaunchResult(study, searcher.n_done, searcher.n_failed)

@@ -126,3 +126,16 @@ def test_hpo_storage_env_var_is_used(tmp_path: Path) -> None:
     r = hpo("status", "--study", "x", env={"HPO_STORAGE": url})
     assert r.returncode == 2 and "no study 'x'" in r.stderr
     assert (tmp_path / "env.db").exists()
+
+
+def test_failing_trials_end_as_fail_with_a_reason_and_the_launch_finishes(tmp_path: Path) -> None:
+    """lr 1e6 diverges to an infinite loss: FAIL non_finite_loss, the study and the launch survive."""
+    write_study(tmp_path / "spaces", "diverge", train={"epochs": 3},
+                search={"lr": {"choices": [1.0e6, 1.0e7]}}, budget={"n_trials": 2, "max_concurrent": 2})
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    r = hpo("launch", "--study", "diverge", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    assert r.returncode == 1, r.stdout + r.stderr  # every trial of this launch failed
+    trials = optuna.load_study(study_name="diverge", storage=url).trials
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
+    assert all(t.user_attrs["fail_reason"] == "non_finite_loss" and t.user_attrs["epoch"] >= 1 for t in trials)
+    assert "FAILED" in r.stdout

@@ -22,6 +22,14 @@ Report = Callable[[dict[str, Any]], None]
 SCALARS = ("minority_f1", "macro_acc", "accuracy", "g_mean", "many_shot_acc", "medium_shot_acc", "few_shot_acc")
 
 
+class TrialFailure(Exception):
+    """A trial that cannot give meaningful values; `reason` is a short code stored on the trial."""
+
+    def __init__(self, reason: str, **details: Any) -> None:
+        self.reason, self.details = reason, details
+        super().__init__(f"{reason} {details}" if details else reason)
+
+
 def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
     want = train_cfg.get("device", "auto")
     if want == "cuda" or (want == "auto" and gpu_share > 0):
@@ -116,8 +124,8 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
         curve.append(row)
         if report is not None and epoch < epochs:
             report(row)
-        if not math.isfinite(row["train_loss"]):
-            break
+        if not math.isfinite(row["train_loss"]):  # a diverged model's metrics would mean nothing
+            raise TrialFailure("non_finite_loss", epoch=epoch)
 
     final = val_metrics()
     final.update(epoch=curve[-1]["epoch"], train_loss=curve[-1]["train_loss"], class_counts=counts,
