@@ -28,12 +28,22 @@ REBALANCE_METHODS: tuple[str, ...] = ("none", "threshold", "weighted_sampler", "
 # model name -> parameters its factory accepts (besides num_classes, in_chans)
 MODELS: dict[str, tuple[str, ...]] = {
     "small_cnn": ("width", "dropout"),
+    "cifar_resnet8": (),
+    "cifar_resnet20": (),
+    "cifar_resnet32": (),
+    "timm": ("arch", "weights", "drop_rate"),  # any timm architecture; weights only from a local file
 }
 
 # data source name -> parameters it accepts
 DATASETS: dict[str, tuple[str, ...]] = {
     "digits": (),
+    "cifar10": ("root", "download"),
+    "cifar100": ("root", "download"),
+    "imagefolder": ("root", "image_size", "channels"),
+    "annotations": ("file", "image_size", "channels", "classes"),
+    "npz": ("file",),
 }
+DATA_PATH_PARAMS: tuple[str, ...] = ("root", "file")  # made absolute at load: Ray moves each trial's cwd
 
 # metric names a study may optimise; all are "higher is better" fractions in [0, 1]
 METRICS: tuple[str, ...] = ("minority_f1", "macro_acc", "accuracy", "g_mean",
@@ -41,7 +51,8 @@ METRICS: tuple[str, ...] = ("minority_f1", "macro_acc", "accuracy", "g_mean",
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "random", "gp")
 
-LONGTAIL_PROFILES: tuple[str, ...] = ("exp", "none")
+LONGTAIL_PROFILES: tuple[str, ...] = ("exp", "step", "none")
+VAL_FROM: tuple[str, ...] = ("test", "train")
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 

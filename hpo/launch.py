@@ -15,13 +15,17 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
 from hpo import storage as st
 from hpo.space import DefineByRun, build_sampler
+from hpo.errors import UserError
 from hpo.spec import StudySpec
+
+if TYPE_CHECKING:
+    from hpo.train.data import Splits
 
 Echo = Callable[[str], None]
 DETAILS = "hpo_details"  # result key carrying a trial's per-class metrics to the driver
@@ -109,6 +113,23 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     tune.report({**scalars, DETAILS: json.dumps({**scalars, **details})})
 
 
+def check_before_trials(spec: StudySpec) -> "Splits":
+    """Bad data or an unknown timm architecture fail here, once, not in every trial."""
+    from hpo.train import data
+
+    splits = data.prepare(spec.fixed_config()["data"])
+    if spec.sections["model"]["name"] == "timm":
+        import timm
+
+        arch = spec.sections["model"].get("arch", "resnet18")
+        if not timm.is_model(arch):
+            import difflib
+
+            close = difflib.get_close_matches(arch, timm.list_models(), n=5)
+            raise UserError(f"{spec.path}: model.arch {arch!r} is not a timm model; close: {', '.join(close) or '-'}")
+    return splits
+
+
 @dataclass(frozen=True)
 class LaunchResult:
     study: optuna.Study
@@ -125,7 +146,13 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     if not verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = st.open_storage(url)
+    splits = check_before_trials(spec)
     study = st.open_study(spec, storage)
+    # what the long-tail cut produced, for the dashboard and for readers of the study
+    study.set_user_attr("class_counts", splits.class_counts)
+    study.set_user_attr("class_names", list(splits.class_names))
+    study.set_user_attr("split_sizes", {"train": len(splits.train.y), "val": len(splits.val.y),
+                                        "test": len(splits.test.y)})
     budget = n_trials or spec.n_trials
     done = st.n_complete(study)
     todo = budget - done

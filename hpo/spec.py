@@ -71,6 +71,8 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "weight_decay": Field(_NUM, 5e-4, _non_negative),
         "device": Field(str, "auto", _one_of(catalog.DEVICES)),
         "seed": Field(int, 0, _non_negative),
+        # on-device batch augmentation for small images: random crop after zero padding, h-flip
+        "augment": Field(dict, {"crop_padding": 0, "flip": False}),
     },
     "loss": {"name": Field(str, "ce", _one_of(tuple(catalog.LOSSES), "loss"))},
     "rebalance": {
@@ -82,6 +84,20 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "many_above": Field(int, 100, _non_negative),
         "few_below": Field(int, 20, _non_negative),
     },
+}
+
+# value checks for data source parameters (data.params)
+DATA_PARAMS: dict[str, Field] = {
+    "root": Field(str, None),
+    "file": Field(str, None),
+    "download": Field(bool, False),
+    "image_size": Field(int, 32, _positive),
+    "channels": Field(int, 3, lambda c: None if c in (1, 3) else "must be 1 (grey) or 3 (RGB)"),
+    "classes": Field(list, None, lambda c: None if c and all(isinstance(n, str) for n in c)
+                     else "must be a non-empty list of class names"),
+}
+REQUIRED_DATA_PARAMS: dict[str, tuple[str, ...]] = {
+    "cifar10": ("root",), "cifar100": ("root",), "imagefolder": ("root",), "annotations": ("file",), "npz": ("file",),
 }
 
 # value checks for loss / model parameters (they live beside `name` in their section)
@@ -97,6 +113,9 @@ PARAM_CHECKS: dict[str, Field] = {
     "drw_beta": Field(_NUM, 0.9999, _fraction),
     "width": Field(int, 32, _positive),
     "dropout": Field(_NUM, 0.0, _fraction),
+    "arch": Field(str, "resnet18"),
+    "weights": Field(str, ""),
+    "drop_rate": Field(_NUM, 0.0, _fraction),
 }
 
 TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "sampler", "budget",
@@ -212,6 +231,9 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     sections = {name: v.section(name, raw.get(name) or {}) for name in SECTIONS}
     v.named_params(sections["model"], "model", [sections["model"]["name"]], catalog.MODELS, ())
     v.data_section(sections["data"])
+    v.train_augment(sections["train"])
+    if sections["model"].get("weights"):
+        sections["model"]["weights"] = v.existing_path("model.weights", sections["model"]["weights"])
     search = v.search(raw.get("search") or {}, sections)
     loss_names = next((p.choices for p in search if p.name == "loss"), (sections["loss"]["name"],))
     v.named_params(sections["loss"], "loss", loss_names, catalog.LOSSES, catalog.LOSS_COMMON)
@@ -293,11 +315,14 @@ class _Validator:
                           f"their parameters: {', '.join(allowed) or '(none)'}")
 
     def data_section(self, d: dict[str, Any]) -> None:
-        lt = self.mapping(d["longtail"], "data.longtail", {"profile": "exp", "ratio": 100})
+        lt = self.mapping(d["longtail"], "data.longtail", {"profile": "exp", "ratio": 100, "minority_fraction": 0.5})
         self.check("data.longtail.profile", lt["profile"], str, _one_of(catalog.LONGTAIL_PROFILES))
         self.check("data.longtail.ratio", lt["ratio"], _NUM,
                    lambda r: None if r >= 1 else "must be >= 1 (n_max / n_min)")
-        split = self.mapping(d["split"], "data.split", {"val": 0.2, "test": 0.2})
+        self.check("data.longtail.minority_fraction", lt["minority_fraction"], _NUM,
+                   lambda f: None if 0 < f < 1 else "must be in (0, 1): the share of classes the step profile shrinks")
+        split = self.mapping(d["split"], "data.split", {"val": 0.2, "test": 0.2, "val_from": "test"})
+        self.check("data.split.val_from", split["val_from"], str, _one_of(catalog.VAL_FROM))
         for k in ("val", "test"):
             self.check(f"data.split.{k}", split[k], _NUM,
                        lambda x: None if 0 < x < 1 else "must be a fraction in (0, 1)")
@@ -305,6 +330,32 @@ class _Validator:
             self.fail("data.split", split, "val + test leave less than 10% for training",
                       "lower data.split.val or data.split.test")
         d["longtail"], d["split"] = lt, split
+        name, params = d["name"], d["params"]
+        allowed = catalog.DATASETS[name]
+        for k, value in params.items():
+            if k not in allowed:
+                self.fail(f"data.params.{k}", value, f"data set {name!r} takes no parameter {k!r}",
+                          f"parameters of {name}: {', '.join(allowed) or '(none)'}")
+            self.check(f"data.params.{k}", value, DATA_PARAMS[k].kind, DATA_PARAMS[k].check)
+        for k in REQUIRED_DATA_PARAMS.get(name, ()):
+            if k not in params:
+                self.fail(f"data.params.{k}", None, f"data set {name!r} needs {k}",
+                          f"add `params: {{{k}: PATH}}` under data")
+        for k in catalog.DATA_PATH_PARAMS:
+            if k in params:  # relative to where hpo runs; absolute because Ray moves each trial's cwd
+                params[k] = str(Path(params[k]).expanduser().resolve())
+
+    def train_augment(self, t: dict[str, Any]) -> None:
+        aug = self.mapping(t["augment"], "train.augment", {"crop_padding": 0, "flip": False})
+        self.check("train.augment.crop_padding", aug["crop_padding"], int, _non_negative)
+        self.check("train.augment.flip", aug["flip"], bool, None)
+        t["augment"] = aug
+
+    def existing_path(self, fld: str, value: str) -> str:
+        path = Path(value).expanduser().resolve()
+        if not path.is_file():
+            self.fail(fld, value, f"no such file ({path})", "give the path of a local weights file, or leave it out")
+        return str(path)
 
     def _field_for(self, name: str, sections: dict[str, dict[str, Any]]) -> tuple[str, Field]:
         """Where a searched parameter lands in the trial config, and how its values are checked."""

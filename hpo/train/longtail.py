@@ -1,4 +1,4 @@
-"""Long-tail profiles: how many training images each class keeps."""
+"""Long-tail profiles: how many training images each class keeps (class 0 is the head)."""
 from __future__ import annotations
 
 from typing import Callable
@@ -6,18 +6,25 @@ from typing import Callable
 import numpy as np
 
 
-def exp_profile(n_max: int, k: int, ratio: float) -> list[int]:
+def exp_profile(n_max: int, k: int, ratio: float, minority_fraction: float = 0.5) -> list[int]:
     """n_i = n_max * ratio^(-i / (K - 1)), truncated to int as in Cao et al. 2019 (LDAM-DRW code)."""
     if k == 1:
         return [n_max]
     return [int(n_max * ratio ** (-i / (k - 1))) for i in range(k)]
 
 
-_PROFILES: dict[str, Callable[[int, int, float], list[int]]] = {"exp": exp_profile}
+def step_profile(n_max: int, k: int, ratio: float, minority_fraction: float = 0.5) -> list[int]:
+    """The last round(minority_fraction * K) classes keep n_max / ratio images, the rest n_max
+    (Cao et al. 2019's step imbalance, mu = minority_fraction)."""
+    n_minority = int(round(minority_fraction * k))
+    return [n_max] * (k - n_minority) + [int(n_max / ratio)] * n_minority
 
 
-def longtail_counts(n_max: int, k: int, profile: str, ratio: float) -> list[int]:
-    return [max(1, c) for c in _PROFILES[profile](n_max, k, ratio)]
+PROFILES: dict[str, Callable[[int, int, float, float], list[int]]] = {"exp": exp_profile, "step": step_profile}
+
+
+def longtail_counts(n_max: int, k: int, profile: str, ratio: float, minority_fraction: float = 0.5) -> list[int]:
+    return [max(1, c) for c in PROFILES[profile](n_max, k, ratio, minority_fraction)]
 
 
 def take_counts(y: np.ndarray, counts: list[int], seed: int) -> np.ndarray:

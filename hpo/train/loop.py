@@ -15,6 +15,7 @@ import torch
 
 from hpo.train import data as data_mod
 from hpo.train import losses, models
+from hpo.train.augment import augment
 from hpo.train.metrics import evaluate
 from hpo.train.rebalance import epoch_indices
 
@@ -41,12 +42,21 @@ def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
 
 
 class DeviceData:
-    """A split as float tensors on the device, normalised with the training mean / std."""
+    """A split kept as one uint8 tensor on the device (a quarter of float32's memory); a batch
+    is gathered by index, augmented while still uint8, then converted and normalised with the
+    training mean / std, so crop padding is black as in torchvision's RandomCrop."""
 
     def __init__(self, part: data_mod.ImageSet, device: torch.device, mean: torch.Tensor, std: torch.Tensor) -> None:
-        x = torch.as_tensor(part.x, device=device).float().div_(255.0)
-        self.x = (x - mean.to(device)) / std.to(device)
-        self.y = torch.as_tensor(part.y, device=device)
+        self.x = torch.as_tensor(part.x).to(device)
+        self.y = torch.as_tensor(part.y).to(device)
+        self.mean, self.std = mean.to(device), std.to(device)
+
+    def batch(self, idx: torch.Tensor, aug: dict[str, Any] | None = None,
+              gen: torch.Generator | None = None) -> torch.Tensor:
+        xb = self.x[idx]
+        if aug and gen is not None:
+            xb = augment(xb, aug, gen)
+        return (xb.float().div_(255.0) - self.mean) / self.std
 
 
 def _optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
@@ -57,9 +67,10 @@ def _optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optim
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray:
+def predict(model: torch.nn.Module, data: DeviceData, batch: int = 4096) -> np.ndarray:
     model.eval()
-    out = [model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)]
+    idx = torch.arange(len(data.y), device=data.x.device)
+    out = [model(data.batch(idx[i:i + batch])).argmax(1) for i in range(0, len(idx), batch)]
     return torch.cat(out).cpu().numpy()
 
 
@@ -79,8 +90,8 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     rng = np.random.default_rng(tcfg["seed"])
 
     xtr = torch.as_tensor(splits.train.x).float().div_(255.0)
-    mean = xtr.mean(dim=(0, 2, 3), keepdim=True)[0]
-    std = xtr.std(dim=(0, 2, 3), keepdim=True)[0].clamp_min(1e-3)
+    mean = xtr.mean(dim=(0, 2, 3))[:, None, None]
+    std = xtr.std(dim=(0, 2, 3))[:, None, None].clamp_min(1e-3)
     train, val = DeviceData(splits.train, device, mean, std), DeviceData(splits.val, device, mean, std)
 
     counts = splits.class_counts
@@ -93,12 +104,14 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     bs = int(tcfg["batch_size"])
+    aug = tcfg.get("augment", {})
+    gen = torch.Generator(device=device).manual_seed(int(tcfg["seed"]))
     y_np = splits.train.y
 
     groups = config.get("metrics", {})
 
     def val_metrics() -> dict[str, Any]:
-        return evaluate(splits.val.y, predict(model, val.x), counts, config.get("minority"), splits.class_names,
+        return evaluate(splits.val.y, predict(model, val), counts, config.get("minority"), splits.class_names,
                         **groups)
 
     curve: list[dict[str, float]] = []
@@ -107,19 +120,18 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
         criterion.start_epoch(epoch - 1, epochs)
         order = epoch_indices(y_np, config.get("rebalance", {}), rng, epoch - 1, epochs)
         idx_all = torch.as_tensor(order, device=device)
-        total, n = 0.0, 0
+        total = torch.zeros((), device=device)  # summed on the device: no sync per step
         for i in range(0, len(order), bs):
             idx = idx_all[i:i + bs]
             with autocast:
-                loss = criterion(model(train.x[idx]), train.y[idx])
+                loss = criterion(model(train.batch(idx, aug, gen)), train.y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss.detach()) * len(idx)
-            n += len(idx)
+            total += loss.detach() * len(idx)
         sched.step()
         m = val_metrics()
-        row = {"epoch": epoch, "train_loss": total / max(n, 1),
+        row = {"epoch": epoch, "train_loss": float(total) / max(len(order), 1),
                **{k: m[k] for k in SCALARS}}
         curve.append(row)
         if report is not None and epoch < epochs:
@@ -133,6 +145,6 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
                  curve=curve)
     if with_test:
         test = DeviceData(splits.test, device, mean, std)
-        final["test"] = evaluate(splits.test.y, predict(model, test.x), counts, config.get("minority"),
+        final["test"] = evaluate(splits.test.y, predict(model, test), counts, config.get("minority"),
                                  splits.class_names, **groups)
     return final

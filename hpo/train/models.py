@@ -1,6 +1,8 @@
 """Models, registered by name. Every factory takes num_classes and in_chans from the data."""
 from __future__ import annotations
 
+import difflib
+import sys
 from typing import Callable
 
 import torch
@@ -8,7 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpo import catalog
+from hpo.errors import UserError
 from hpo.registry import Registry
+from hpo.train.cifar_resnet import CifarResNet
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model", catalog.MODELS, fixed=("num_classes", "in_chans"))
 
@@ -29,6 +33,51 @@ def small_cnn(num_classes: int, in_chans: int, width: int = 32, dropout: float =
         _conv_bn(width, 2 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
         nn.Dropout(dropout), nn.Linear(2 * width, num_classes),
     )
+
+
+def _cifar_resnet(depth: int) -> Callable[..., nn.Module]:
+    def factory(num_classes: int, in_chans: int) -> nn.Module:
+        return CifarResNet(depth, num_classes, in_chans)
+
+    factory.__doc__ = f"CIFAR ResNet-{depth} (3x3 stem, no max-pool, option-A shortcuts)."
+    return factory
+
+
+for _depth in (8, 20, 32):
+    MODELS.register(f"cifar_resnet{_depth}")(_cifar_resnet(_depth))
+
+
+@MODELS.register("timm")
+def timm_model(num_classes: int, in_chans: int, arch: str = "resnet18", weights: str = "",
+               drop_rate: float = 0.0) -> nn.Module:
+    """Any timm architecture, randomly initialised; `weights` loads a local state dict
+    (torch.load with weights_only=True). Never downloads: pretrained=False always."""
+    import timm
+
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=5)
+        raise UserError(f"model.arch {arch!r} is not a timm model; close names: {', '.join(close) or '(none)'}")
+    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
+    if weights:
+        load_weights(model, weights)
+    return model
+
+
+def load_weights(model: nn.Module, path: str) -> list[str]:
+    """Load what fits from a local checkpoint; tensors whose shape differs (a head for another
+    number of classes, a stem for other channels) are skipped and named. Returns their names."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    own = model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(state) - set(fits))
+    if not fits:
+        raise UserError(f"model.weights {path}: no tensor matches this model's parameters; wrong architecture?")
+    model.load_state_dict(fits, strict=False)
+    if skipped:
+        print(f"model.weights: kept {len(fits)} tensors, skipped {len(skipped)} that differ "
+              f"(first: {', '.join(skipped[:3])})", file=sys.stderr)
+    return skipped
 
 
 class CosineLinear(nn.Module):
