@@ -117,7 +117,14 @@ def check_before_trials(spec: StudySpec) -> "Splits":
     """Bad data or an unknown timm architecture fail here, once, not in every trial."""
     from hpo.train import data
 
+    from hpo.train.metrics import resolve_minority
+
     splits = data.prepare(spec.fixed_config()["data"])
+    minority = resolve_minority(spec.minority, splits.class_counts, splits.class_names)  # checks names
+    if not minority and "minority_f1" in spec.metric_names:
+        raise UserError(f"{spec.path}: no class has fewer training images than the mean "
+                        f"(counts {splits.class_counts}), so minority_f1 is undefined; list the classes to "
+                        "watch with `minority: [...]` (indices or names) or cut a long tail with data.longtail")
     if spec.sections["model"]["name"] == "timm":
         import timm
 

@@ -28,7 +28,8 @@ def write_study(folder: Path, name: str, base: str = "cb_focal_beta", **override
     raw = yaml.safe_load((SPACES / f"{base}.yaml").read_text())
     raw["study"] = name
     for section, value in overrides.items():
-        if isinstance(value, dict) and isinstance(raw.get(section), dict):
+        if isinstance(value, dict) and isinstance(raw.get(section), dict) and section != "model":
+            # sections merge; a model replaces the base one (each model takes its own parameters)
             raw[section] = {**raw[section], **value}
         else:
             raw[section] = value
