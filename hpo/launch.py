@@ -107,6 +107,7 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
                      DETAILS: json.dumps({**details, st.ATTR_FAIL_REASON: reason}, default=str)})
         return
     scalars = {k: v for k, v in final.items() if isinstance(v, (int, float, str))}
+    scalars["worker_pid"] = os.getpid()  # with data_cached / data_loads: shows a worker's reuse
     # nested values (per-class metrics) travel as one JSON string: Ray flattens nested dicts
     details = {k: final[k] for k in ("per_class", "class_counts", "class_names", "minority", "shot_groups",
                                      "confusion")}

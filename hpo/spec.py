@@ -71,6 +71,8 @@ SECTIONS: dict[str, dict[str, Field]] = {
         "weight_decay": Field(_NUM, 5e-4, _non_negative),
         "device": Field(str, "auto", _one_of(catalog.DEVICES)),
         "seed": Field(int, 0, _non_negative),
+        "compile": Field((str, bool), "auto", lambda c: None if c in ("auto", True, False)
+                         else "must be auto (CUDA only), true or false"),
         # on-device batch augmentation for small images: random crop after zero padding, h-flip
         "augment": Field(dict, {"crop_padding": 0, "flip": False}),
     },
@@ -280,7 +282,8 @@ class _Validator:
 
     def check(self, fld: str, value: Any, kind: type | tuple, check: Check | None) -> None:
         # bool is an int in Python; a `true` where a number belongs is a typo, not 1
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kind):
             names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
             self.fail(fld, value, f"must be of type {names}")
         problem = check(value) if check else None

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from hpo.train import data as data_mod
-from hpo.train import losses, models
-from hpo.train.augment import augment
+from hpo.train import device_data, losses, models
+from hpo.train.device_data import DeviceData, to_device
 from hpo.train.metrics import evaluate
 from hpo.train.rebalance import epoch_indices
 
@@ -41,22 +41,12 @@ def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
     return torch.device("cpu")
 
 
-class DeviceData:
-    """A split kept as one uint8 tensor on the device (a quarter of float32's memory); a batch
-    is gathered by index, augmented while still uint8, then converted and normalised with the
-    training mean / std, so crop padding is black as in torchvision's RandomCrop."""
-
-    def __init__(self, part: data_mod.ImageSet, device: torch.device, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.x = torch.as_tensor(part.x).to(device)
-        self.y = torch.as_tensor(part.y).to(device)
-        self.mean, self.std = mean.to(device), std.to(device)
-
-    def batch(self, idx: torch.Tensor, aug: dict[str, Any] | None = None,
-              gen: torch.Generator | None = None) -> torch.Tensor:
-        xb = self.x[idx]
-        if aug and gen is not None:
-            xb = augment(xb, aug, gen)
-        return (xb.float().div_(255.0) - self.mean) / self.std
+def compiled(model: torch.nn.Module, mode: str | bool, device: torch.device) -> torch.nn.Module:
+    """torch.compile for the training steps when asked (`auto`: on CUDA only; compiling costs
+    tens of seconds, which a short CPU trial never wins back). Evaluation runs the plain model."""
+    if mode is True or (mode == "auto" and device.type == "cuda"):
+        return torch.compile(model)
+    return model
 
 
 def _optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
@@ -84,21 +74,24 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     """
     t0 = time.perf_counter()
     tcfg, lcfg, mcfg = config["train"], config["loss"], config["model"]
-    splits = splits or data_mod.prepare(config["data"])
     device = pick_device(tcfg, float(config.get("resources", {}).get("gpu", 0)))
+    if splits is not None:
+        dev, cached = to_device(splits, device), False
+    else:
+        dev, cached = device_data.load(config["data"], device)
+    splits, train, val = dev.splits, dev.train, dev.val
+    t_data = time.perf_counter() - t0
     torch.manual_seed(tcfg["seed"])
     rng = np.random.default_rng(tcfg["seed"])
-
-    xtr = torch.as_tensor(splits.train.x).float().div_(255.0)
-    mean = xtr.mean(dim=(0, 2, 3))[:, None, None]
-    std = xtr.std(dim=(0, 2, 3))[:, None, None].clamp_min(1e-3)
-    train, val = DeviceData(splits.train, device, mean, std), DeviceData(splits.val, device, mean, std)
 
     counts = splits.class_counts
     model = models.build(mcfg["name"], num_classes=len(counts), in_chans=splits.train.x.shape[1],
                          **{k: v for k, v in mcfg.items() if k != "name"}).to(device)
     criterion = losses.build(lcfg["name"], counts, **{k: v for k, v in lcfg.items() if k != "name"})
     models.adapt_head(model, cosine=criterion.needs_cosine_head, bias_init=criterion.head_bias_init)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    step_model = compiled(model, tcfg.get("compile", "auto"), device)
     opt = _optimizer(model, tcfg)
     epochs = int(tcfg["epochs"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
@@ -124,7 +117,7 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
         for i in range(0, len(order), bs):
             idx = idx_all[i:i + bs]
             with autocast:
-                loss = criterion(model(train.batch(idx, aug, gen)), train.y[idx])
+                loss = criterion(step_model(train.batch(idx, aug, gen)), train.y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -142,9 +135,8 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     final = val_metrics()
     final.update(epoch=curve[-1]["epoch"], train_loss=curve[-1]["train_loss"], class_counts=counts,
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
-                 curve=curve)
+                 data_seconds=t_data, data_cached=cached, data_loads=device_data.stats["loads"], curve=curve)
     if with_test:
-        test = DeviceData(splits.test, device, mean, std)
-        final["test"] = evaluate(splits.test.y, predict(model, test), counts, config.get("minority"),
+        final["test"] = evaluate(splits.test.y, predict(model, dev.test), counts, config.get("minority"),
                                  splits.class_names, **groups)
     return final
