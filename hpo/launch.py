@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -52,6 +53,13 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             super().__init__(*args, **kwargs)
             self.spec, self.budget, self.echo = spec, budget, echo
             self.n_done = self.n_failed = 0
+
+        def save(self, checkpoint_path: str) -> None:
+            # Ray pickles the searcher into its experiment state; the echo callable (a printer,
+            # maybe a lambda) is this launch's, not state, and a restore keeps the new one
+            state = {k: v for k, v in self.__dict__.items() if k != "echo"}
+            with open(checkpoint_path, "wb") as f:
+                pickle.dump(state, f)
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -146,10 +154,13 @@ class LaunchResult:
 
 
 def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurrent: int | None = None,
-           ray_address: str | None = None, verbose: bool = False, echo: Echo = print) -> LaunchResult:
+           ray_address: str | None = None, verbose: bool = False, echo: Echo = print,
+           trial_fn: Callable[..., None] | None = None) -> LaunchResult:
     """Run trials until the study has `n_trials` (study-wide) COMPLETE trials.
 
     One pass: trials that FAIL are not replaced in the same launch (a relaunch tops the budget up).
+    `trial_fn` replaces the training function (same signature as `trainable`): bench/overhead.py
+    uses it to time the service around trials that do nothing.
     """
     if not verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -193,7 +204,7 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     t0 = time.perf_counter()
     echo(f"running {todo} trials, {concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each")
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(trainable, spec=spec), {"cpu": spec.cpu, "gpu": spec.gpu}),
+        tune.with_resources(tune.with_parameters(trial_fn or trainable, spec=spec), {"cpu": spec.cpu, "gpu": spec.gpu}),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
                                     num_samples=todo, reuse_actors=True),
         run_config=tune.RunConfig(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from sqlalchemy.engine import make_url
 
 from hpo.errors import UserError
@@ -64,10 +65,24 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     else:
         engine.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as exc:
         raise UserError(f"storage: cannot open {redact(url)}: {type(exc).__name__}: "
                         f"{str(exc).replace(url, redact(url)).splitlines()[0]}") from None
+    if path is not None:
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # connections opened before the listener would miss the pragmas
+    return storage
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL: readers (optuna-dashboard, `hpo status`) never block the launcher's writes, and a
+    commit appends to the log instead of rewriting pages; synchronous=NORMAL syncs at
+    checkpoints, not every commit (a power cut can lose the last commits, never corrupt)."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
 
 
 def load_study(storage: optuna.storages.RDBStorage, name: str) -> optuna.Study:

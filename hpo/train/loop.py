@@ -49,6 +49,27 @@ def compiled(model: torch.nn.Module, mode: str | bool, device: torch.device) -> 
     return model
 
 
+def train_epoch(model: torch.nn.Module, criterion: torch.nn.Module, opt: torch.optim.Optimizer,
+                train: DeviceData, order: np.ndarray, batch_size: int, aug: dict[str, Any] | None = None,
+                gen: torch.Generator | None = None) -> float:
+    """One pass over `order` (training indices, rebalanced); returns the mean loss. bf16 autocast on
+    CUDA; the loss is summed on the device so no step waits for the GPU."""
+    model.train()
+    device = train.x.device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    idx_all = torch.as_tensor(order, device=device)
+    total = torch.zeros((), device=device)
+    for i in range(0, len(order), batch_size):
+        idx = idx_all[i:i + batch_size]
+        with autocast:
+            loss = criterion(model(train.batch(idx, aug, gen)), train.y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach() * len(idx)
+    return float(total) / max(len(order), 1)
+
+
 def _optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
     if cfg["optimizer"] == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
@@ -95,7 +116,6 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     opt = _optimizer(model, tcfg)
     epochs = int(tcfg["epochs"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     bs = int(tcfg["batch_size"])
     aug = tcfg.get("augment", {})
     gen = torch.Generator(device=device).manual_seed(int(tcfg["seed"]))
@@ -109,22 +129,12 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
 
     curve: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
-        model.train()
         criterion.start_epoch(epoch - 1, epochs)
         order = epoch_indices(y_np, config.get("rebalance", {}), rng, epoch - 1, epochs)
-        idx_all = torch.as_tensor(order, device=device)
-        total = torch.zeros((), device=device)  # summed on the device: no sync per step
-        for i in range(0, len(order), bs):
-            idx = idx_all[i:i + bs]
-            with autocast:
-                loss = criterion(step_model(train.batch(idx, aug, gen)), train.y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach() * len(idx)
+        train_loss = train_epoch(step_model, criterion, opt, train, order, bs, aug, gen)
         sched.step()
         m = val_metrics()
-        row = {"epoch": epoch, "train_loss": float(total) / max(len(order), 1),
+        row = {"epoch": epoch, "train_loss": train_loss,
                **{k: m[k] for k in SCALARS}}
         curve.append(row)
         if report is not None and epoch < epochs:
