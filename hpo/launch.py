@@ -201,6 +201,14 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     if not verbose:
         for name in ("ray", "ray.tune", "ray.train", "ray.air"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    have = ray.cluster_resources()
+    for kind, want in (("CPU", spec.cpu), ("GPU", spec.gpu)):
+        if want > have.get(kind, 0):  # Ray would leave every trial PENDING, forever
+            if started_here:
+                ray.shutdown()
+            raise UserError(f"{spec.path}: resources.{kind.lower()} = {want:g} per trial, but the Ray cluster "
+                            f"has {have.get(kind, 0):g} {kind}(s); lower it, or join a cluster that has them "
+                            "(--ray-address)")
     t0 = time.perf_counter()
     echo(f"running {todo} trials, {concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each")
     tuner = tune.Tuner(

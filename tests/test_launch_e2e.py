@@ -139,3 +139,15 @@ def test_failing_trials_end_as_fail_with_a_reason_and_the_launch_finishes(tmp_pa
     assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
     assert all(t.user_attrs["fail_reason"] == "non_finite_loss" and t.user_attrs["epoch"] >= 1 for t in trials)
     assert "FAILED" in r.stdout
+
+
+def test_asking_for_more_gpu_than_the_cluster_has_exits_2(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    write_study(tmp_path / "spaces", "gpu", resources={"gpu": 0.25})
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    r = hpo("launch", "--study", "gpu", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "resources.gpu = 0.25 per trial" in r.stderr and "0 GPU(s)" in r.stderr
