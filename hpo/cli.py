@@ -31,8 +31,10 @@ def cmd_launch(a: argparse.Namespace) -> int:
     url = storage.resolve_url(a.storage)
     from hpo.launch import launch
 
+    from hpo.artifacts import artifact_dir
+
     result = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
-                    ray_address=a.ray_address, verbose=a.verbose)
+                    ray_address=a.ray_address, verbose=a.verbose, artifact_dir=artifact_dir(a.artifacts))
     _print_front(result.study)
     # the study is intact either way; exit 1 only when nothing this launch ran succeeded
     return 1 if result.ran and result.failed == result.ran else 0
@@ -78,16 +80,22 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(a: argparse.Namespace) -> int:
-    from hpo import storage
+    from hpo import artifacts, storage
 
     url = storage.resolve_url(a.storage)
+    backing = storage.open_storage(url)
+    page = f"http://{a.host}:{a.port}/dashboard"
+    if a.study:  # fail early on a typo, and print the study's own page
+        page += f"/studies/{storage.load_study(backing, a.study)._study_id}"
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: serving on {a.host}: optuna-dashboard has no authentication and its API can "
               "delete studies; anyone who reaches this port can.", file=sys.stderr)
     import optuna_dashboard
 
-    print(f"optuna-dashboard on http://{a.host}:{a.port}/ for {storage.redact(url)} (Ctrl-C stops it)")
-    optuna_dashboard.run_server(storage.open_storage(url), host=a.host, port=a.port)
+    folder = artifacts.artifact_dir(a.artifacts)
+    print(f"optuna-dashboard on {page} for {storage.redact(url)}, artifacts in {folder} (Ctrl-C stops it)",
+          flush=True)
+    optuna_dashboard.run_server(backing, host=a.host, port=a.port, artifact_store=artifacts.store(folder))
     return 0
 
 
@@ -111,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--storage", help="SQLAlchemy URL of the study database "
                         "(default: $HPO_STORAGE, else sqlite:///./storage/hpo.db)")
 
+    def artifacts_flag(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--artifacts", help="folder of the trial artifact store "
+                        "(default: $HPO_ARTIFACTS, else ./storage/artifacts)")
+
     sp = sub.add_parser("launch", help="create or resume a study and run trials up to its budget")
     sp.add_argument("--study", required=True, help="study name: search_spaces/NAME.yaml")
     storage_flag(sp)
@@ -119,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-concurrent", type=_positive_int, help="trials at a time (default: the spec's)")
     sp.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
     sp.add_argument("--verbose", action="store_true", help="show Ray's own logs and progress tables")
+    artifacts_flag(sp)
     sp.set_defaults(fn=cmd_launch)
 
     sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
@@ -134,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_export)
 
     sp = sub.add_parser("dashboard", help="serve optuna-dashboard on the study storage")
+    sp.add_argument("--study", help="print the URL of this study's page (and check it exists)")
     storage_flag(sp)
+    artifacts_flag(sp)
     sp.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s; "
                     "anything else exposes an unauthenticated dashboard)")
     sp.add_argument("--port", type=_positive_int, default=8080)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
+from hpo import artifacts, notes
 from hpo import storage as st
 from hpo.space import DefineByRun, build_sampler
 from hpo.errors import UserError
@@ -49,9 +50,10 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
         and only logs a warning (leaving the trial RUNNING) when a value is NaN.
         """
 
-        def __init__(self, *args: Any, spec: StudySpec, budget: int, echo: Echo, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, spec: StudySpec, budget: int, echo: Echo, artifact_store: Any,
+                     **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.spec, self.budget, self.echo = spec, budget, echo
+            self.spec, self.budget, self.echo, self.artifact_store = spec, budget, echo, artifact_store
             self.n_done = self.n_failed = 0
 
         def save(self, checkpoint_path: str) -> None:
@@ -79,6 +81,11 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             if result and DETAILS in result:
                 for key, value in json.loads(result[DETAILS]).items():
                     ot_trial.set_user_attr(key, value)
+            if result and result.get(artifacts.RESULT_KEY):
+                try:
+                    artifacts.upload(result[artifacts.RESULT_KEY], ot_trial, self.artifact_store)
+                except Exception as exc:  # noqa: BLE001 - a full disk must not lose the trial's values
+                    self.echo(f"warning: trial {ot_trial.number}: artifacts not stored: {exc}")
             if reason:
                 ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
             self.n_failed += state == optuna.trial.TrialState.FAIL
@@ -119,7 +126,12 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     # nested values (per-class metrics) travel as one JSON string: Ray flattens nested dicts
     details = {k: final[k] for k in ("per_class", "class_counts", "class_names", "minority", "shot_groups",
                                      "confusion")}
-    tune.report({**scalars, DETAILS: json.dumps({**scalars, **details})})
+    try:
+        files = artifacts.render(final)
+    except Exception:  # noqa: BLE001 - plots are a convenience; the values are what counts
+        traceback.print_exc()
+        files = ""
+    tune.report({**scalars, DETAILS: json.dumps({**scalars, **details}), artifacts.RESULT_KEY: files})
 
 
 def check_before_trials(spec: StudySpec) -> "Splits":
@@ -155,7 +167,7 @@ class LaunchResult:
 
 def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurrent: int | None = None,
            ray_address: str | None = None, verbose: bool = False, echo: Echo = print,
-           trial_fn: Callable[..., None] | None = None) -> LaunchResult:
+           trial_fn: Callable[..., None] | None = None, artifact_dir: Path | None = None) -> LaunchResult:
     """Run trials until the study has `n_trials` (study-wide) COMPLETE trials.
 
     One pass: trials that FAIL are not replaced in the same launch (a relaunch tops the budget up).
@@ -172,6 +184,7 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     study.set_user_attr("class_names", list(splits.class_names))
     study.set_user_attr("split_sizes", {"train": len(splits.train.y), "val": len(splits.val.y),
                                         "test": len(splits.test.y)})
+    notes.save(study, spec, splits)
     budget = n_trials or spec.n_trials
     done = st.n_complete(study)
     todo = budget - done
@@ -191,7 +204,7 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
         space=DefineByRun(spec), metric=spec.metric_names,
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
         sampler=build_sampler(spec, len(study.trials)), study_name=spec.name, storage=storage,
-        spec=spec, budget=todo, echo=echo,
+        spec=spec, budget=todo, echo=echo, artifact_store=artifacts.store(artifact_dir or artifacts.artifact_dir()),
     )
     level = logging.INFO if verbose else logging.ERROR
     started_here = not ray.is_initialized()
