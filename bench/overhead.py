@@ -43,7 +43,7 @@ def noop_trial(config: dict, spec: StudySpec) -> None:
 
 def time_service(spec: StudySpec, url: str, n: int, concurrent: int) -> float:
     t0 = time.perf_counter()
-    launch(spec, url, n_trials=n, max_concurrent=concurrent, echo=lambda s: None, trial_fn=noop_trial)
+    launch(spec, url, n_trials=n, max_concurrent=concurrent, quiet=True, trial_fn=noop_trial)
     return time.perf_counter() - t0
 
 

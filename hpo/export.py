@@ -16,7 +16,7 @@ from hpo.errors import UserError
 COMPLETE = optuna.trial.TrialState.COMPLETE
 
 
-def _dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
+def dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
     """a dominates b: no worse in every objective, better in one (signs: +1 maximise, -1 minimise)."""
     return all(s * x >= s * y for x, y, s in zip(a, b, signs)) and any(s * x > s * y for x, y, s in zip(a, b, signs))
 
@@ -27,7 +27,7 @@ def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     signs = [1 if d == optuna.study.StudyDirection.MAXIMIZE else -1 for d in study.directions]
     trials = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))
               if st.ATTR_STOPPED_EARLY not in t.user_attrs]
-    front = [t for t in trials if not any(_dominates(o.values, t.values, signs) for o in trials if o is not t)]
+    front = [t for t in trials if not any(dominates(o.values, t.values, signs) for o in trials if o is not t)]
     return sorted(front, key=lambda t: (-signs[0] * t.values[0], t.number))
 
 

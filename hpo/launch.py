@@ -22,6 +22,7 @@ import optuna
 
 from hpo import artifacts, notes
 from hpo import storage as st
+from hpo.progress import Progress
 from hpo.space import DefineByRun, build_sampler
 from hpo.errors import UserError
 from hpo.spec import StudySpec
@@ -50,18 +51,25 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
         and only logs a warning (leaving the trial RUNNING) when a value is NaN.
         """
 
-        def __init__(self, *args: Any, spec: StudySpec, budget: int, echo: Echo, artifact_store: Any,
+        def __init__(self, *args: Any, spec: StudySpec, progress: Progress, artifact_store: Any,
                      **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.spec, self.budget, self.echo, self.artifact_store = spec, budget, echo, artifact_store
+            self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
             self.n_done = self.n_failed = 0
 
         def save(self, checkpoint_path: str) -> None:
-            # Ray pickles the searcher into its experiment state; the echo callable (a printer,
-            # maybe a lambda) is this launch's, not state, and a restore keeps the new one
-            state = {k: v for k, v in self.__dict__.items() if k != "echo"}
+            # Ray pickles the searcher into its experiment state; the progress display (a live
+            # terminal panel) is this launch's, not state, and a restore keeps the new one
+            state = {k: v for k, v in self.__dict__.items() if k != "progress"}
             with open(checkpoint_path, "wb") as f:
                 pickle.dump(state, f)
+
+        def suggest(self, trial_id: str) -> dict | None:
+            new = trial_id not in self._ot_trials
+            config = super().suggest(trial_id)
+            if new and config is not None:
+                self.progress.trial_started()
+            return config
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -85,15 +93,14 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
                 try:
                     artifacts.upload(result[artifacts.RESULT_KEY], ot_trial, self.artifact_store)
                 except Exception as exc:  # noqa: BLE001 - a full disk must not lose the trial's values
-                    self.echo(f"warning: trial {ot_trial.number}: artifacts not stored: {exc}")
+                    self.progress.echo(f"warning: trial {ot_trial.number}: artifacts not stored: {exc}")
             if reason:
                 ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
             self.n_failed += state == optuna.trial.TrialState.FAIL
             self._ot_study.tell(ot_trial, values, state=state)
             self._completed_trials.add(trial_id)
             self.n_done += 1
-            shown = " ".join(f"{m}={v:.4f}" for m, v in zip(self.metric, values)) if values else reason
-            self.echo(f"[{self.n_done}/{self.budget}] trial {ot_trial.number} {state.name}: {shown}")
+            self.progress.trial_finished(ot_trial.number, state.name, values, reason)
 
     return StudySearch
 
@@ -166,7 +173,7 @@ class LaunchResult:
 
 
 def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurrent: int | None = None,
-           ray_address: str | None = None, verbose: bool = False, echo: Echo = print,
+           ray_address: str | None = None, verbose: bool = False, quiet: bool = False,
            trial_fn: Callable[..., None] | None = None, artifact_dir: Path | None = None) -> LaunchResult:
     """Run trials until the study has `n_trials` (study-wide) COMPLETE trials.
 
@@ -174,6 +181,7 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     `trial_fn` replaces the training function (same signature as `trainable`): bench/overhead.py
     uses it to time the service around trials that do nothing.
     """
+    echo: Echo = (lambda line: None) if quiet else print
     if not verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = st.open_storage(url)
@@ -200,11 +208,14 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     from ray.tune.search import ConcurrencyLimiter
 
     concurrent = max_concurrent or spec.max_concurrent
+    prior = [t.values for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    progress = Progress(spec.metric_names, spec.directions, budget, prior,
+                        stream=open(os.devnull, "w") if quiet else None)
     searcher = _make_searcher_class()(
         space=DefineByRun(spec), metric=spec.metric_names,
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
         sampler=build_sampler(spec, len(study.trials)), study_name=spec.name, storage=storage,
-        spec=spec, budget=todo, echo=echo, artifact_store=artifacts.store(artifact_dir or artifacts.artifact_dir()),
+        spec=spec, progress=progress, artifact_store=artifacts.store(artifact_dir or artifacts.artifact_dir()),
     )
     level = logging.INFO if verbose else logging.ERROR
     started_here = not ray.is_initialized()
@@ -237,6 +248,7 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     try:
         tuner.fit()
     finally:
+        progress.close()
         if started_here:
             ray.shutdown()
     study = optuna.load_study(study_name=spec.name, storage=storage)
