@@ -2,12 +2,14 @@
 SQLite study, our bookkeeping) against Optuna alone on the same study file, in one run.
 
 Each no-op trial samples its parameters and reports two values at once, so what is timed is
-everything around training. For the service, Ray is started once and two launches of N1 and N2
-trials are timed after a warm-up launch: (T(N2) - T(N1)) / (N2 - N1) is the marginal cost of one trial, with fixed
-costs (Tuner set-up, study open) cancelled; T(N2) / N2 is also shown. Optuna alone runs
-`study.optimize` over N2 trials with the same define-by-run space and sampler.
+everything around training. Ray is started once and warmed up by a small launch; then one
+launch of N trials is timed. The per-trial cost is the slope of the trials' completion times
+(from the study's own datetime_complete) over trials N/4..N, a least-squares fit: fixed costs
+(Tuner set-up, study open, Ray start) do not enter it. T(N) / N with those costs is shown too.
+Optuna alone runs `study.optimize` over N trials with the same define-by-run space and sampler,
+measured the same way.
 
-    python bench/overhead.py                 # defaults: N1 20, N2 80, 2 trials at a time
+    python bench/overhead.py                 # defaults: N 80, 2 trials at a time
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import time
 import zlib
 from pathlib import Path
 
+import numpy as np
 import optuna
 
 from hpo.launch import DETAILS, launch
@@ -41,13 +44,20 @@ def noop_trial(config: dict, spec: StudySpec) -> None:
     tune.report({"minority_f1": a, "macro_acc": b, DETAILS: json.dumps({})})
 
 
-def time_service(spec: StudySpec, url: str, n: int, concurrent: int) -> float:
+def slope_ms(study: optuna.Study) -> float:
+    """Milliseconds per trial: least-squares slope of completion time over trials N/4..N."""
+    done = sorted(t.datetime_complete.timestamp() for t in study.trials if t.datetime_complete)
+    tail = np.asarray(done[len(done) // 4:])
+    return float(np.polyfit(np.arange(len(tail)), tail, 1)[0] * 1000)
+
+
+def time_service(spec: StudySpec, url: str, n: int, concurrent: int) -> tuple[float, float]:
     t0 = time.perf_counter()
-    launch(spec, url, n_trials=n, max_concurrent=concurrent, quiet=True, trial_fn=noop_trial)
-    return time.perf_counter() - t0
+    study = launch(spec, url, n_trials=n, max_concurrent=concurrent, quiet=True, trial_fn=noop_trial).study
+    return time.perf_counter() - t0, slope_ms(study)
 
 
-def time_optuna(spec: StudySpec, url: str, n: int, concurrent: int) -> float:
+def time_optuna(spec: StudySpec, url: str, n: int, concurrent: int) -> tuple[float, float]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = DefineByRun(spec)
     study = optuna.create_study(study_name="optuna_alone", storage=url, directions=spec.directions,
@@ -59,13 +69,12 @@ def time_optuna(spec: StudySpec, url: str, n: int, concurrent: int) -> float:
 
     t0 = time.perf_counter()
     study.optimize(objective, n_trials=n, n_jobs=concurrent)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, slope_ms(study)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n1", type=int, default=20)
-    ap.add_argument("--n2", type=int, default=80)
+    ap.add_argument("--n", type=int, default=80)
     ap.add_argument("--concurrent", type=int, default=2)
     a = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -77,20 +86,16 @@ def main() -> None:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         try:
             time_service(spec, f"sqlite:///{tmp}/warm.db", 4, a.concurrent)  # start Ray's workers once
-            # study-wide budgets: N1 trials, then a second launch on a fresh study for N2
-            t1 = time_service(spec, f"sqlite:///{tmp}/a.db", a.n1, a.concurrent)
-            t2 = time_service(spec, f"sqlite:///{tmp}/b.db", a.n2, a.concurrent)
+            total, per_trial = time_service(spec, f"sqlite:///{tmp}/hpo.db", a.n, a.concurrent)
         finally:
             ray.shutdown()
-        t_opt = time_optuna(spec, f"sqlite:///{tmp}/c.db", a.n2, a.concurrent)
+        total_opt, per_trial_opt = time_optuna(spec, f"sqlite:///{tmp}/optuna.db", a.n, a.concurrent)
 
-    marginal = (t2 - t1) / (a.n2 - a.n1) * 1000
-    print(f"no-op trials, {a.concurrent} at a time, SQLite, search space of cb_focal_beta ({spec.sampler['name']})")
-    print(f"{'':<38}{'ms / trial':>12}")
-    print(f"{'hpo launch, marginal (T(%d)-T(%d))/%d' % (a.n2, a.n1, a.n2 - a.n1):<38}{marginal:>12.1f}")
-    print(f"{'hpo launch, T(%d)/%d incl. set-up' % (a.n2, a.n2):<38}{t2 / a.n2 * 1000:>12.1f}")
-    print(f"{'Optuna alone, %d trials' % a.n2:<38}{t_opt / a.n2 * 1000:>12.1f}")
-    print(f"ratio hpo marginal / Optuna alone: {marginal / (t_opt / a.n2 * 1000):.2f}")
+    print(f"{a.n} no-op trials, {a.concurrent} at a time, SQLite, the cb_focal_beta space ({spec.sampler['name']})")
+    print(f"{'':<34}{'ms/trial (slope)':>18}{'T(N)/N':>10}")
+    print(f"{'hpo launch (Ray Tune, service)':<34}{per_trial:>18.1f}{total / a.n * 1000:>10.1f}")
+    print(f"{'Optuna alone (study.optimize)':<34}{per_trial_opt:>18.1f}{total_opt / a.n * 1000:>10.1f}")
+    print(f"ratio hpo / Optuna alone (slopes): {per_trial / per_trial_opt:.2f}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import sys
 import time
 import traceback
@@ -56,13 +55,6 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             super().__init__(*args, **kwargs)
             self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
             self.n_done = self.n_failed = 0
-
-        def save(self, checkpoint_path: str) -> None:
-            # Ray pickles the searcher into its experiment state; the progress display (a live
-            # terminal panel) is this launch's, not state, and a restore keeps the new one
-            state = {k: v for k, v in self.__dict__.items() if k != "progress"}
-            with open(checkpoint_path, "wb") as f:
-                pickle.dump(state, f)
 
         def suggest(self, trial_id: str) -> dict | None:
             new = trial_id not in self._ot_trials

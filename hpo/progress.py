@@ -35,6 +35,14 @@ class Progress:
             self.live = Live(self._panel(), console=Console(file=self.stream), refresh_per_second=4)
             self.live.start()
 
+    def __getstate__(self) -> dict:
+        # Ray pickles the searcher (and this with it) into its experiment folder: keep the
+        # counts, not the terminal
+        return {k: v for k, v in self.__dict__.items() if k not in ("stream", "live")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, stream=sys.stdout, live=None)
+
     def _add(self, v: tuple[float, ...]) -> None:
         if any(dominates(f, v, self.signs) or f == v for f in self.front):
             return

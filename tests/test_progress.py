@@ -51,3 +51,11 @@ def test_live_panel_on_a_terminal() -> None:
     p.close()
     text = out.getvalue()
     assert "hpo launch" in text and "complete 1/4" in text and "trial 0 COMPLETE" in text
+
+
+def test_progress_pickles_without_its_terminal() -> None:
+    import pickle
+
+    p = Progress(["a"], ["maximize"], budget=3, prior_values=[(0.5,)], stream=open("/dev/null", "w"), live=False)
+    q = pickle.loads(pickle.dumps(p))
+    assert q.front == [(0.5,)] and q.complete == 1 and q.live is None
