@@ -21,12 +21,14 @@ demo: install
 	$(HPO) launch --study cb_focal_beta
 	$(HPO) status --study cb_focal_beta
 	$(HPO) export --study cb_focal_beta --out storage/cb_focal_beta_pareto.yaml
+	$(HPO) report --study cb_focal_beta --out storage/report
 	@echo
 	@echo "Pareto-best configs: storage/cb_focal_beta_pareto.yaml (re-train: $(HPO) train --config storage/cb_focal_beta_pareto.yaml --seeds 3)"
+	@echo "Report:              storage/report/index.html"
 	@echo "Study database:      storage/hpo.db (watch: $(HPO) dashboard, then open http://127.0.0.1:8080)"
 
 test: install
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) storage/hpo.db storage/ray storage/*.yaml
+	rm -rf $(VENV) storage/hpo.db* storage/ray storage/artifacts storage/report storage/*.yaml

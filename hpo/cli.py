@@ -79,6 +79,15 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    from hpo.report import write_report
+
+    study, _ = _open(a)
+    page = write_report(study, Path(a.out))
+    print(f"report of {study.study_name!r}: {page} (figures and CSV tables beside it)")
+    return 0
+
+
 def cmd_dashboard(a: argparse.Namespace) -> int:
     from hpo import artifacts, storage
 
@@ -145,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["yaml", "json", "csv"], help="default: from the file suffix, else yaml")
     storage_flag(sp)
     sp.set_defaults(fn=cmd_export)
+
+    sp = sub.add_parser("report", help="Pareto front, hypervolume history, per-loss table, importance: PNG + HTML")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--out", required=True, help="output folder")
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_report)
 
     sp = sub.add_parser("dashboard", help="serve optuna-dashboard on the study storage")
     sp.add_argument("--study", help="print the URL of this study's page (and check it exists)")

@@ -32,10 +32,14 @@ def retrain(config: dict[str, Any], seeds: int = 1, out: str | Path | None = Non
         print(f"seed {base + i}: " + "  ".join(f"{k}={records[-1][k]:.4f}" for k in
                                                ("val_minority_f1", "val_macro_acc", "test_minority_f1", "test_macro_acc")))
     df = pd.DataFrame(records)
-    summary = df.drop(columns="seed").agg(["mean", "std"]).T
-    print(f"\nover {seeds} seed(s): mean and std")
-    print(summary.round(4).to_string())
+    stats = df.drop(columns="seed").agg(["mean", "std"]).T  # std is NaN for one seed: nothing to spread
+    stats["mean ± std"] = [f"{m:.4f} ± {sd:.4f}" for m, sd in zip(stats["mean"], stats["std"].fillna(0.0))]
+    print(f"\nover {seeds} seed(s):")
+    print(stats[["mean ± std"]].to_string())
     if out:
+        out = Path(out)
         df.to_csv(out, index=False)
-        print(f"per-seed results written to {out}")
+        summary = out.with_name(out.stem + "_summary.csv")
+        stats[["mean", "std"]].rename_axis("metric").to_csv(summary)
+        print(f"per-seed results: {out}; mean and std: {summary}")
     return df

@@ -113,6 +113,10 @@ def test_train_reproduces_the_exported_trial_and_scores_the_test_split(study_db:
     assert df.loc[0, "val_minority_f1"] == pytest.approx(doc["configs"][0]["values"]["minority_f1"], abs=1e-6)
     assert df.loc[0, "val_macro_acc"] == pytest.approx(doc["configs"][0]["values"]["macro_acc"], abs=1e-6)
     assert df["test_macro_acc"].between(0, 1).all()
+    summary = pd.read_csv(root / "seeds_summary.csv", index_col="metric")
+    assert summary.loc["test_minority_f1", "mean"] == pytest.approx(df["test_minority_f1"].mean())
+    assert summary.loc["test_f1[9]", "std"] == pytest.approx(df["test_f1[9]"].std())  # per class too
+    assert "±" in r.stdout
 
 
 def test_unknown_study_in_storage_exits_2(study_db: tuple[Path, str]) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
+from PIL import Image
 
 from conftest import SPACES, hpo, write_study
 
@@ -27,6 +29,17 @@ def test_loss_zoo_study_runs_several_loss_types(tmp_path: Path) -> None:
         uses_beta = loss == "cb_focal" or (loss == "weighted_ce" and t.params.get("weighting") == "ens")
         assert ("one_minus_beta" in t.params) == uses_beta
         assert set(t.user_attrs["config"]["loss"]) <= {"name", "C", "s", "gamma", "beta", "tau", "weighting"}
+
+    # hpo report on the same study: the files, the images' size, one per-loss row per loss type
+    r = hpo("report", "--study", "loss_zoo", "--storage", url, "--out", str(tmp_path / "report"))
+    assert r.returncode == 0, r.stderr
+    for png in ("pareto_front.png", "hypervolume.png", "importance.png"):
+        with Image.open(tmp_path / "report" / png) as im:
+            assert im.size == (800, 600) and im.getextrema() != ((255, 255),) * len(im.getbands())
+    table = pd.read_csv(tmp_path / "report" / "per_loss.csv")
+    assert set(table["loss"]) == kinds and table["trials"].sum() == 6
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert all(f'src="{p}"' in page for p in ("pareto_front.png", "hypervolume.png", "importance.png"))
 
 
 @pytest.mark.parametrize("overrides, listed", [
