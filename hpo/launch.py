@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
-from hpo import artifacts, notes
+from hpo import artifacts, coordination, notes
 from hpo import storage as st
 from hpo.progress import Progress
 from hpo.space import DefineByRun, build_sampler
@@ -40,27 +40,38 @@ _RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 
 
 def _make_searcher_class():  # Ray is imported lazily; so is the class that extends it
+    from ray.tune.search import Searcher
     from ray.tune.search.optuna import OptunaSearch
 
     class StudySearch(OptunaSearch):
-        """OptunaSearch that also stores what a trial trained and measured, and never lets a
-        broken result leave a trial RUNNING.
+        """OptunaSearch that keeps the study-wide budget across launchers, stores what a trial
+        trained and measured, and never lets a broken result leave a trial RUNNING.
 
         Stock OptunaSearch tells COMPLETE with the last values even when the trial errored,
         and only logs a warning (leaving the trial RUNNING) when a value is NaN.
         """
 
-        def __init__(self, *args: Any, spec: StudySpec, progress: Progress, artifact_store: Any,
-                     **kwargs: Any) -> None:
+        def __init__(self, *args: Any, spec: StudySpec, progress: Progress, artifact_store: Any, budget: int,
+                     launcher_id: str, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
+            self.budget, self.launcher_id = budget, launcher_id
             self.n_done = self.n_failed = 0
 
-        def suggest(self, trial_id: str) -> dict | None:
-            new = trial_id not in self._ot_trials
-            config = super().suggest(trial_id)
-            if new and config is not None:
-                self.progress.trial_started()
+        def suggest(self, trial_id: str) -> dict | str | None:
+            if trial_id in self._ot_trials:
+                return super().suggest(trial_id)
+            if self.n_failed >= self.spec.max_failed:
+                return Searcher.FINISHED  # the space or the machine is broken: stop burning trials
+            with coordination.budget_lock(self._storage, self._study_name):
+                complete, running = coordination.counts(self._ot_study)
+                if complete >= self.budget:
+                    return Searcher.FINISHED
+                if complete + running >= self.budget:
+                    return None  # the running trials may still fill the budget: ask again later
+                config = super().suggest(trial_id)
+                self._ot_trials[trial_id].set_user_attr(coordination.ATTR_OWNER, self.launcher_id)
+            self.progress.trial_started()
             return config
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -169,8 +180,8 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
            trial_fn: Callable[..., None] | None = None, artifact_dir: Path | None = None) -> LaunchResult:
     """Run trials until the study has `n_trials` (study-wide) COMPLETE trials.
 
-    One pass: trials that FAIL are not replaced in the same launch (a relaunch tops the budget up).
-    `trial_fn` replaces the training function (same signature as `trainable`): bench/overhead.py
+    Trials that FAIL are replaced (up to budget.max_failed per launch); RUNNING trials of a
+    launcher that is gone are swept first (coordination.sweep). `trial_fn` replaces the training function (same signature as `trainable`): bench/overhead.py
     uses it to time the service around trials that do nothing.
     """
     echo: Echo = (lambda line: None) if quiet else print
@@ -185,14 +196,33 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
     study.set_user_attr("split_sizes", {"train": len(splits.train.y), "val": len(splits.val.y),
                                         "test": len(splits.test.y)})
     notes.save(study, spec, splits)
+    swept = coordination.sweep(study)
+    if swept:
+        echo(f"trials {swept} were left RUNNING by a launcher that is gone: marked FAIL (launcher_lost), "
+             "their parameters queued once more")
     budget = n_trials or spec.n_trials
     done = st.n_complete(study)
-    todo = budget - done
     echo(f"study {spec.name!r} in {st.redact(url)}: {done} COMPLETE of a budget of {budget}")
-    if todo <= 0:
+    if done >= budget:
         echo("budget already reached; raise --n-trials to run more")
         return LaunchResult(study, 0, 0)
 
+    launcher = coordination.Launcher(study)
+    try:
+        return _run(spec, url, storage, study, launcher, budget, max_concurrent, ray_address, verbose, quiet,
+                    echo, trial_fn, artifact_dir)
+    finally:
+        launcher.stop()
+
+
+def _run(spec: StudySpec, url: str, storage: optuna.storages.RDBStorage, study: optuna.Study,
+         launcher: coordination.Launcher, budget: int, max_concurrent: int | None, ray_address: str | None,
+         verbose: bool, quiet: bool, echo: Echo, trial_fn: Callable[..., None] | None,
+         artifact_dir: Path | None) -> LaunchResult:
+    if launcher.others_alive and storage.engine.dialect.name == "sqlite":
+        echo(f"WARNING: {len(launcher.others_alive)} other launcher(s) are running on study {spec.name!r} in "
+             "this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
+             "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
     for k, v in _RAY_ENV.items():
         os.environ.setdefault(k, v)
     import ray
@@ -208,6 +238,7 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
         sampler=build_sampler(spec, len(study.trials)), study_name=spec.name, storage=storage,
         spec=spec, progress=progress, artifact_store=artifacts.store(artifact_dir or artifacts.artifact_dir()),
+        budget=budget, launcher_id=launcher.id,
     )
     level = logging.INFO if verbose else logging.ERROR
     started_here = not ray.is_initialized()
@@ -226,14 +257,15 @@ def launch(spec: StudySpec, url: str, n_trials: int | None = None, max_concurren
                             f"has {have.get(kind, 0):g} {kind}(s); lower it, or join a cluster that has them "
                             "(--ray-address)")
     t0 = time.perf_counter()
-    echo(f"running {todo} trials, {concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each")
+    echo(f"running up to {budget - st.n_complete(study)} trials, {concurrent} at a time, "
+         f"{spec.cpu:g} CPU / {spec.gpu:g} GPU each")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trial_fn or trainable, spec=spec), {"cpu": spec.cpu, "gpu": spec.gpu}),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
-                                    num_samples=todo, reuse_actors=True),
+                                    num_samples=-1, reuse_actors=True),  # the searcher ends the run
         run_config=tune.RunConfig(
             name=spec.name, storage_path=str(Path("storage/ray").resolve()), verbose=1 if verbose else 0,
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            failure_config=tune.FailureConfig(max_failures=spec.retries, fail_fast=False),
             log_to_file=not verbose,  # trial stdout/stderr go to the experiment folder, not the terminal
         ),
     )

@@ -172,6 +172,8 @@ class StudySpec:
     sampler: Mapping[str, Any]
     n_trials: int
     max_concurrent: int
+    retries: int
+    max_failed: int
     cpu: float
     gpu: float
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
@@ -243,9 +245,14 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     sampler = v.mapping(raw.get("sampler") or {}, "sampler", {"name": "tpe", "seed": 0})
     v.check("sampler.name", sampler["name"], str, _one_of(catalog.SAMPLERS, "sampler"))
     v.check("sampler.seed", sampler["seed"], int, _non_negative)
-    budget = v.mapping(raw.get("budget") or {}, "budget", {"n_trials": 12, "max_concurrent": 2})
+    budget = v.mapping(raw.get("budget") or {}, "budget",
+                       {"n_trials": 12, "max_concurrent": 2, "retries": 1, "max_failed": None})
     v.check("budget.n_trials", budget["n_trials"], int, _positive)
     v.check("budget.max_concurrent", budget["max_concurrent"], int, _positive)
+    v.check("budget.retries", budget["retries"], int, _non_negative)  # restarts of a trial whose worker died
+    if budget["max_failed"] is None:  # a launch gives up after this many FAIL trials (a broken space)
+        budget["max_failed"] = budget["n_trials"]
+    v.check("budget.max_failed", budget["max_failed"], int, _positive)
     res = v.mapping(raw.get("resources") or {}, "resources", {"cpu": 1, "gpu": 0})
     v.check("resources.cpu", res["cpu"], _NUM, _positive)
     v.check("resources.gpu", res["gpu"], _NUM, _non_negative)
@@ -259,6 +266,7 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
         name=name, path=file, description=str(raw.get("description", "")), sections=sections,
         minority=tuple(minority) if minority else None, search=search, objectives=objectives,
         sampler=sampler, n_trials=budget["n_trials"], max_concurrent=budget["max_concurrent"],
+        retries=budget["retries"], max_failed=budget["max_failed"],
         cpu=float(res["cpu"]), gpu=float(res["gpu"]), raw=raw,
     )
 

@@ -140,7 +140,9 @@ def test_failing_trials_end_as_fail_with_a_reason_and_the_launch_finishes(tmp_pa
     r = hpo("launch", "--study", "diverge", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr  # every trial of this launch failed
     trials = optuna.load_study(study_name="diverge", storage=url).trials
-    assert [t.state.name for t in trials] == ["FAIL", "FAIL"]
+    # max_failed defaults to n_trials (2): no trial starts after the 2nd failure; one more may
+    # already have started beside it (2 at a time)
+    assert 2 <= len(trials) <= 3 and {t.state.name for t in trials} == {"FAIL"}
     assert all(t.user_attrs["fail_reason"] == "non_finite_loss" and t.user_attrs["epoch"] >= 1 for t in trials)
     assert "FAILED" in r.stdout
 
