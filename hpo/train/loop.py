@@ -6,6 +6,7 @@ rebalancing sampler costs an index permutation, not a DataLoader. The same code 
 """
 from __future__ import annotations
 
+import gc
 import math
 import time
 from typing import Any, Callable
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from hpo.train import data as data_mod
-from hpo.train import device_data, losses, models
+from hpo.train import device_data, faults, losses, models
 from hpo.train.device_data import DeviceData, to_device
 from hpo.train.metrics import evaluate
 from hpo.train.rebalance import epoch_indices
@@ -131,7 +132,16 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     for epoch in range(1, epochs + 1):
         criterion.start_epoch(epoch - 1, epochs)
         order = epoch_indices(y_np, config.get("rebalance", {}), rng, epoch - 1, epochs)
-        train_loss = train_epoch(step_model, criterion, opt, train, order, bs, aug, gen)
+        try:
+            faults.maybe_fail(epoch, model)
+            train_loss = train_epoch(step_model, criterion, opt, train, order, bs, aug, gen)
+        except torch.cuda.OutOfMemoryError:
+            # free what this trial holds so the next trial on the GPU starts clean
+            del model, step_model, opt
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise TrialFailure("oom", epoch=epoch) from None
         sched.step()
         m = val_metrics()
         row = {"epoch": epoch, "train_loss": train_loss,

@@ -1,0 +1,31 @@
+"""Test-only fault injection, so the resilience tests can break real trials on purpose.
+
+HPO_FAULT="KIND_once:EPOCH:MARKER" breaks the first trial (in any process) that reaches EPOCH
+(1-based) while the file MARKER does not exist, creating MARKER so retries and later trials run
+clean. KIND: `kill` (SIGKILL the worker, as the OOM killer would), `nan` (NaN weights, so the
+loss goes NaN for real), `oom` (raise torch.cuda.OutOfMemoryError). Unset in normal use.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import torch
+
+
+def maybe_fail(epoch: int, model: torch.nn.Module) -> None:
+    spec = os.environ.get("HPO_FAULT")
+    if not spec:
+        return
+    kind, at, marker = spec.split(":", 2)
+    if epoch != int(at) or Path(marker).exists():
+        return
+    Path(marker).touch()
+    if kind == "kill_once":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif kind == "nan_once":
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("nan"))
+    elif kind == "oom_once":
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated by HPO_FAULT)")
