@@ -22,6 +22,7 @@ DEFAULT_DB = "hpo.db"
 # user attributes hpo writes on a study / its trials (one place, so readers agree on names)
 ATTR_SPEC = "hpo_spec"  # the study file's content at first launch
 ATTR_OBJECTIVES = "hpo_objectives"  # [{name, direction}]
+ATTR_SEARCH = "hpo_search"  # {optuna name: {type, choices}}: what a resumed launch may not change
 ATTR_CONFIG = "config"  # a trial's full config: exactly what it trained
 ATTR_STOPPED_EARLY = "hpo_stopped_early"  # epoch reached; kept out of Pareto exports
 ATTR_FAIL_REASON = "fail_reason"
@@ -97,20 +98,35 @@ def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage) -> optuna.S
     directions = spec.directions
     objectives = [{"name": o.name, "direction": o.direction} for o in spec.objectives]
     known = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    search = search_signature(spec)
     if spec.name in known:
         study = optuna.load_study(study_name=spec.name, storage=storage)
         had = study.user_attrs.get(ATTR_OBJECTIVES)
         if had is not None and had != objectives:
             raise UserError(f"{spec.path}: objectives {objectives} differ from those study {spec.name!r} "
                             f"was created with: {had}; use a new study name, or restore the objectives")
+        changed = [f"  {name}: was {old}, now {search[name]}" for name, old in
+                   study.user_attrs.get(ATTR_SEARCH, {}).items() if name in search and search[name] != old]
+        if changed:
+            raise UserError(f"{spec.path}: study {spec.name!r} exists with other parameter kinds or choices; "
+                            "its samplers would mix incompatible trials:\n" + "\n".join(changed) +
+                            "\n  fix: restore them, or launch under a new study name (ranges may change)")
         return study
     study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions)
     study.set_user_attr(ATTR_OBJECTIVES, objectives)
+    study.set_user_attr(ATTR_SEARCH, search)
     study.set_user_attr(ATTR_SPEC, json.loads(json.dumps(spec.raw, default=str)))
     with warnings.catch_warnings():  # experimental in Optuna, stable in practice since 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(spec.metric_names)  # optuna-dashboard shows these, not "Objective 0"
     return study
+
+
+def search_signature(spec: StudySpec) -> dict[str, dict[str, Any]]:
+    """Per searched parameter, what must not change between launches of a study: its kind, and
+    for a categorical its choices. Ranges may move (Optuna handles a changed distribution)."""
+    return {p.optuna_name: {"type": p.type, "choices": list(p.choices)} if p.type == "categorical"
+            else {"type": p.type} for p in spec.search}
 
 
 def objective_names(study: optuna.Study) -> list[str]:

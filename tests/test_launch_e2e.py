@@ -157,3 +157,19 @@ def test_asking_for_more_gpu_than_the_cluster_has_exits_2(tmp_path: Path) -> Non
     r = hpo("launch", "--study", "gpu", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "resources.gpu = 0.25 per trial" in r.stderr and "0 GPU(s)" in r.stderr
+
+
+@pytest.mark.parametrize("change, shown", [
+    ({"objectives": [{"name": "minority_f1", "direction": "minimize"}, {"name": "macro_acc"}]}, "objectives"),
+    ({"search": {"batch_size": {"choices": [16, 128]}}}, "batch_size: was {'type': 'categorical', 'choices': [16, 32, 64]}"),
+    ({"search": {"threshold": {"type": "float", "low": 0.0, "high": 60.0}}}, "threshold: was {'type': 'int'}"),
+])
+def test_relaunch_with_changed_objectives_or_parameter_kinds_is_refused(study_db: tuple[Path, str], tmp_path: Path,
+                                                                       change: dict, shown: str) -> None:
+    _, url = study_db
+    before = len(optuna.load_study(study_name="e2e", storage=url).trials)
+    write_study(tmp_path / "spaces", "e2e", **FAST, **change)
+    r = hpo("launch", "--study", "e2e", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert shown in r.stderr
+    assert len(optuna.load_study(study_name="e2e", storage=url).trials) == before  # no trial started
