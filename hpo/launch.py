@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -57,6 +58,16 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
             self.budget, self.launcher_id = budget, launcher_id
             self.n_done = self.n_failed = 0
+
+        def __getstate__(self) -> dict:
+            # Ray pickles the searcher into its experiment folder (tuner.pkl, searcher state).
+            # The storage, the study and its trials carry the database URL and password, and
+            # the database already holds all of it: leave them out.
+            return {k: v for k, v in self.__dict__.items() if k not in ("_storage", "_ot_study", "_ot_trials")}
+
+        def save(self, checkpoint_path: str) -> None:
+            with open(checkpoint_path, "wb") as f:
+                pickle.dump(self.__getstate__(), f)
 
         def suggest(self, trial_id: str) -> dict | str | None:
             if trial_id in self._ot_trials:

@@ -16,6 +16,8 @@ from hpo.errors import UserError
 from hpo.spec import StudySpec
 
 ENV_VAR = "HPO_STORAGE"
+PASSWORD_ENV = "HPO_STORAGE_PASSWORD"  # the database password, when the URL has none
+PASSWORD_FILE_ENV = "HPO_STORAGE_PASSWORD_FILE"  # ... or a file holding it (docker secrets)
 DEFAULT_DIR = Path("storage")
 DEFAULT_DB = "hpo.db"
 
@@ -33,14 +35,30 @@ def resolve_url(flag: str | None = None) -> str:
     url = flag or os.environ.get(ENV_VAR)
     if url:
         try:
-            make_url(url)
-        except Exception as exc:  # sqlalchemy's ArgumentError and friends
-            raise UserError(f"--storage / {ENV_VAR}: {redact(url)!r} is not a SQLAlchemy URL ({exc}); "
+            parsed = make_url(url)
+        except Exception:  # sqlalchemy's ArgumentError and friends; their text may hold the password
+            raise UserError(f"--storage / {ENV_VAR}: {redact(url)!r} is not a SQLAlchemy URL; "
                             "e.g. sqlite:////abs/path/hpo.db or postgresql://user@host/db") from None
+        if parsed.password is None and parsed.get_backend_name() != "sqlite":
+            password = _password_from_env()
+            if password is not None:
+                url = parsed.set(password=password).render_as_string(hide_password=False)
         return url
     path = (DEFAULT_DIR / DEFAULT_DB).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def _password_from_env() -> str | None:
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    path = os.environ.get(PASSWORD_FILE_ENV)
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise UserError(f"{PASSWORD_FILE_ENV}={path}: cannot read the password file ({exc.strerror})") from None
+    return None
 
 
 def redact(url: str) -> str:
@@ -68,8 +86,11 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as exc:
-        raise UserError(f"storage: cannot open {redact(url)}: {type(exc).__name__}: "
-                        f"{str(exc).replace(url, redact(url)).splitlines()[0]}") from None
+        password = make_url(url).password
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        if password:
+            text = text.replace(str(password), "***")
+        raise UserError(f"storage: cannot open {redact(url)}: {type(exc).__name__}: {text}") from None
     if path is not None:
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # connections opened before the listener would miss the pragmas
