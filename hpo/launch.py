@@ -125,6 +125,7 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     An exception is reported as a result carrying its reason rather than raised: the study
     records FAIL with that reason, and the reused worker stays alive for the next trial.
     """
+    import ray
     import torch
     from ray import tune
 
@@ -144,6 +145,7 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
         return
     scalars = {k: v for k, v in final.items() if isinstance(v, (int, float, str))}
     scalars["worker_pid"] = os.getpid()  # with data_cached / data_loads: shows a worker's reuse
+    scalars["ray_node"] = ray.get_runtime_context().get_node_id()
     # nested values (per-class metrics) travel as one JSON string: Ray flattens nested dicts
     details = {k: final[k] for k in ("per_class", "class_counts", "class_names", "minority", "shot_groups",
                                      "confusion")}
