@@ -105,3 +105,20 @@ def test_out_of_memory_ends_as_fail_oom_and_the_study_goes_on(tmp_path: Path) ->
     trials = optuna.load_study(study_name="oom", storage=url).trials
     assert trials[0].state == States.FAIL and trials[0].user_attrs["fail_reason"] == "oom"
     assert sum(t.state == States.COMPLETE for t in trials) == 3
+
+
+def test_a_second_launcher_on_a_sqlite_study_is_warned_to_use_postgresql(tmp_path: Path) -> None:
+    write_study(tmp_path / "spaces", "two", train={"epochs": 20}, budget={"n_trials": 3, "max_concurrent": 1})
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    args = [sys.executable, "-m", "hpo.cli", "launch", "--study", "two", "--spaces-dir", str(tmp_path / "spaces"),
+            "--storage", url]
+    first = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while "RUNNING" not in states(url, "two"):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.2)
+    second = hpo("launch", "--study", "two", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    out = first.communicate(timeout=300)[0]
+    assert first.returncode == 0 and second.returncode == 0, out + second.stdout + second.stderr
+    assert "1 other launcher(s) are running" in second.stdout and "PostgreSQL" in second.stdout
+    assert "other launcher" not in out  # the first launcher was alone when it started
