@@ -65,6 +65,9 @@ def cmd_status(a: argparse.Namespace) -> int:
     counts = storage.counts_by_state(study)
     print(f"study {study.study_name!r} in {storage.redact(url)}")
     print("trials by state: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    stopped = sum(storage.ATTR_STOPPED_EARLY in t.user_attrs for t in study.get_trials(deepcopy=False))
+    if stopped:
+        print(f"of the COMPLETE trials, {stopped} were stopped early by the scheduler (left out of the front)")
     _print_front(study)
     return 0
 

@@ -100,6 +100,11 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
                 reason = json.loads(result[DETAILS])[st.ATTR_FAIL_REASON]
             elif values is None or any(v is None or not math.isfinite(v) for v in values):
                 state, reason, values = optuna.trial.TrialState.FAIL, f"non_finite_objective {values}", None
+            elif DETAILS not in result:
+                # only a trial's last report carries DETAILS: the scheduler stopped this one. Its
+                # values are partial; it stays COMPLETE (as Ray reports it) but is marked, and
+                # export / status / report leave it out
+                ot_trial.set_user_attr(st.ATTR_STOPPED_EARLY, int(result.get("epoch", 0)))
             if result and DETAILS in result:
                 for key, value in json.loads(result[DETAILS]).items():
                     ot_trial.set_user_attr(key, value)
@@ -114,7 +119,9 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             self._ot_study.tell(ot_trial, values, state=state)
             self._completed_trials.add(trial_id)
             self.n_done += 1
-            self.progress.trial_finished(ot_trial.number, state.name, values, reason)
+            stopped = None if DETAILS in (result or {}) else (result or {}).get("epoch")
+            self.progress.trial_finished(ot_trial.number, state.name, values, reason,
+                                         stopped_at=stopped if state == optuna.trial.TrialState.COMPLETE else None)
 
     return StudySearch
 
@@ -181,6 +188,15 @@ def check_before_trials(spec: StudySpec) -> "Splits":
     return splits
 
 
+def _scheduler(spec: StudySpec) -> Any:
+    if spec.scheduler["name"] != "mo_asha":
+        return None  # Tune's default: every trial runs all its epochs
+    from hpo.scheduler import ray_scheduler
+
+    return ray_scheduler(spec.metric_names, spec.directions, int(spec.sections["train"]["epochs"]),
+                         int(spec.scheduler["grace_epochs"]), int(spec.scheduler["eta"]))
+
+
 @dataclass(frozen=True)
 class LaunchResult:
     study: optuna.Study
@@ -243,7 +259,8 @@ def _run(spec: StudySpec, url: str, storage: optuna.storages.RDBStorage, study: 
     from ray.tune.search import ConcurrencyLimiter
 
     concurrent = max_concurrent or spec.max_concurrent
-    prior = [t.values for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    prior = [t.values for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+             if st.ATTR_STOPPED_EARLY not in t.user_attrs]
     progress = Progress(spec.metric_names, spec.directions, budget, prior,
                         stream=open(os.devnull, "w") if quiet else None)
     searcher = _make_searcher_class()(
@@ -275,7 +292,8 @@ def _run(spec: StudySpec, url: str, storage: optuna.storages.RDBStorage, study: 
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trial_fn or trainable, spec=spec), {"cpu": spec.cpu, "gpu": spec.gpu}),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
-                                    num_samples=-1, reuse_actors=True),  # the searcher ends the run
+                                    scheduler=_scheduler(spec), num_samples=-1,  # the searcher ends the run
+                                    reuse_actors=True),
         run_config=tune.RunConfig(
             name=spec.name, storage_path=str(Path("storage/ray").resolve()), verbose=1 if verbose else 0,
             failure_config=tune.FailureConfig(max_failures=spec.retries, fail_fast=False),

@@ -21,7 +21,7 @@ class Progress:
         self.metrics, self.budget = list(metrics), budget
         self.signs = [1 if d == "maximize" else -1 for d in directions]
         self.stream = stream or sys.stdout
-        self.started = self.failed = 0
+        self.started = self.failed = self.stopped_early = 0
         self.prior = self.complete = len(prior_values)  # COMPLETE before this launch count toward the budget
         self.front: list[tuple[float, ...]] = []
         for v in prior_values:
@@ -56,7 +56,8 @@ class Progress:
         best = ", ".join(f"{m} {b:.4f}" for m, b in zip(self.metrics, self.best()) if b is not None) or "-"
         running = self.started - (self.complete - self.prior) - self.failed
         elapsed = time.monotonic() - self.t0
-        return (f"complete {self.complete}/{self.budget}, running {running}, failed {self.failed} | "
+        stopped = f", stopped early {self.stopped_early}" if self.stopped_early else ""
+        return (f"complete {self.complete}/{self.budget}{stopped}, running {running}, failed {self.failed} | "
                 f"Pareto front {len(self.front)} | best {best} | {int(elapsed // 60):02d}:{elapsed % 60:04.1f}")
 
     def _panel(self):
@@ -68,13 +69,19 @@ class Progress:
         self.started += 1
         self._refresh()
 
-    def trial_finished(self, number: int, state: str, values: Sequence[float] | None, reason: str | None) -> None:
-        if values is not None:
-            self.complete += 1
-            self._add(tuple(values))
-        else:
+    def trial_finished(self, number: int, state: str, values: Sequence[float] | None, reason: str | None,
+                       stopped_at: int | None = None) -> None:
+        if values is None:
             self.failed += 1
+        else:
+            self.complete += 1
+            if stopped_at is None:  # partial values of an early-stopped trial stay off the front
+                self._add(tuple(values))
+            else:
+                self.stopped_early += 1
         shown = " ".join(f"{m}={v:.4f}" for m, v in zip(self.metrics, values)) if values is not None else reason
+        if stopped_at is not None:
+            shown += f" (stopped early at epoch {stopped_at})"
         self.echo(f"trial {number} {state}: {shown}")
         self._refresh()
 

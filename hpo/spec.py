@@ -120,7 +120,7 @@ PARAM_CHECKS: dict[str, Field] = {
     "drop_rate": Field(_NUM, 0.0, _fraction),
 }
 
-TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "sampler", "budget",
+TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "sampler", "scheduler", "budget",
              "resources")
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "complement", "when")
 PARAM_TYPES = ("float", "int", "categorical")
@@ -170,6 +170,7 @@ class StudySpec:
     search: tuple[Param, ...]
     objectives: tuple[Objective, ...]
     sampler: Mapping[str, Any]
+    scheduler: Mapping[str, Any]
     n_trials: int
     max_concurrent: int
     retries: int
@@ -245,6 +246,11 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     sampler = v.mapping(raw.get("sampler") or {}, "sampler", {"name": "tpe", "seed": 0})
     v.check("sampler.name", sampler["name"], str, _one_of(catalog.SAMPLERS, "sampler"))
     v.check("sampler.seed", sampler["seed"], int, _non_negative)
+    scheduler = v.mapping(raw.get("scheduler") or {}, "scheduler", {"name": "none", "grace_epochs": 1, "eta": 3})
+    v.check("scheduler.name", scheduler["name"], str, _one_of(("none", "mo_asha"), "scheduler"))
+    v.check("scheduler.grace_epochs", scheduler["grace_epochs"], int, lambda g: None if 1 <= g < sections["train"]["epochs"]
+            else f"must be in 1 .. train.epochs - 1 ({sections['train']['epochs'] - 1})")
+    v.check("scheduler.eta", scheduler["eta"], int, lambda e: None if e >= 2 else "must be >= 2")
     budget = v.mapping(raw.get("budget") or {}, "budget",
                        {"n_trials": 12, "max_concurrent": 2, "retries": 1, "max_failed": None})
     v.check("budget.n_trials", budget["n_trials"], int, _positive)
@@ -265,7 +271,7 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     return StudySpec(
         name=name, path=file, description=str(raw.get("description", "")), sections=sections,
         minority=tuple(minority) if minority else None, search=search, objectives=objectives,
-        sampler=sampler, n_trials=budget["n_trials"], max_concurrent=budget["max_concurrent"],
+        sampler=sampler, scheduler=scheduler, n_trials=budget["n_trials"], max_concurrent=budget["max_concurrent"],
         retries=budget["retries"], max_failed=budget["max_failed"],
         cpu=float(res["cpu"]), gpu=float(res["gpu"]), raw=raw,
     )
