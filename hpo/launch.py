@@ -177,14 +177,9 @@ def check_before_trials(spec: StudySpec) -> "Splits":
                         f"(counts {splits.class_counts}), so minority_f1 is undefined; list the classes to "
                         "watch with `minority: [...]` (indices or names) or cut a long tail with data.longtail")
     if spec.sections["model"]["name"] == "timm":
-        import timm
+        from hpo.train.models import check_timm_arch
 
-        arch = spec.sections["model"].get("arch", "resnet18")
-        if not timm.is_model(arch):
-            import difflib
-
-            close = difflib.get_close_matches(arch, timm.list_models(), n=5)
-            raise UserError(f"{spec.path}: model.arch {arch!r} is not a timm model; close: {', '.join(close) or '-'}")
+        check_timm_arch(spec.sections["model"].get("arch", "resnet18"), where=f"{spec.path}: model.arch")
     return splits
 
 

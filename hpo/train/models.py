@@ -54,13 +54,19 @@ def timm_model(num_classes: int, in_chans: int, arch: str = "resnet18", weights:
     (torch.load with weights_only=True). Never downloads: pretrained=False always."""
     import timm
 
-    if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=5)
-        raise UserError(f"model.arch {arch!r} is not a timm model; close names: {', '.join(close) or '(none)'}")
+    check_timm_arch(arch)
     model = timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
     if weights:
         load_weights(model, weights)
     return model
+
+
+def check_timm_arch(arch: str, where: str = "model.arch") -> None:
+    import timm
+
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=5)
+        raise UserError(f"{where} {arch!r} is not a timm model; close names: {', '.join(close) or '(none)'}")
 
 
 def load_weights(model: nn.Module, path: str) -> list[str]:
