@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OBJECTIVES = ("minority_f1", "macro_acc", "accuracy", "g_mean")
 

@@ -13,117 +13,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from hpo import catalog
-from hpo.errors import SpecError, unknown_name
-
-Check = Callable[[Any], str | None]  # returns a problem description, or None if fine
-
-
-def _positive(v: Any) -> str | None:
-    return None if v > 0 else "must be > 0"
-
-
-def _non_negative(v: Any) -> str | None:
-    return None if v >= 0 else "must be >= 0"
-
-
-def _fraction(v: Any) -> str | None:
-    return None if 0 <= v < 1 else "must be in [0, 1)"
-
-
-def _unit(v: Any) -> str | None:
-    return None if 0 <= v <= 1 else "must be in [0, 1] (a fraction of the epochs)"
-
-
-def _one_of(options: tuple[str, ...], kind: str = "value") -> Check:
-    return lambda v: None if v in options else unknown_name(kind, v, options)
-
-
-@dataclass(frozen=True)
-class Field:
-    kind: type | tuple[type, ...]
-    default: Any
-    check: Check | None = None
-
-
-_NUM = (int, float)
-
-# section -> field -> (type, default, check). The only place a new setting needs declaring.
-SECTIONS: dict[str, dict[str, Field]] = {
-    "data": {
-        "name": Field(str, "digits", _one_of(tuple(catalog.DATASETS), "data set")),
-        "seed": Field(int, 0, _non_negative),
-        "longtail": Field(dict, {"profile": "exp", "ratio": 100}),
-        "split": Field(dict, {"val": 0.2, "test": 0.2}),
-        "params": Field(dict, {}),
-    },
-    "model": {"name": Field(str, "small_cnn", _one_of(tuple(catalog.MODELS), "model"))},
-    "train": {
-        "epochs": Field(int, 30, _positive),
-        "lr": Field(_NUM, 0.05, _positive),
-        "batch_size": Field(int, 32, _positive),
-        "optimizer": Field(str, "sgd", _one_of(catalog.OPTIMIZERS)),
-        "momentum": Field(_NUM, 0.9, _fraction),
-        "weight_decay": Field(_NUM, 5e-4, _non_negative),
-        "device": Field(str, "auto", _one_of(catalog.DEVICES)),
-        "seed": Field(int, 0, _non_negative),
-        "compile": Field((str, bool), "auto", lambda c: None if c in ("auto", True, False)
-                         else "must be auto (CUDA only), true or false"),
-        # on-device batch augmentation for small images: random crop after zero padding, h-flip
-        "augment": Field(dict, {"crop_padding": 0, "flip": False}),
-    },
-    "loss": {"name": Field(str, "ce", _one_of(tuple(catalog.LOSSES), "loss"))},
-    "rebalance": {
-        "method": Field(str, "threshold", _one_of(catalog.REBALANCE_METHODS, "rebalancing method")),
-        "threshold": Field(_NUM, 0, _non_negative),  # images per class per epoch; 0 = off
-        "start": Field(_NUM, 0.0, _unit),  # deferred rebalancing: fraction of epochs before it starts
-    },
-    "metrics": {  # many / medium / few-shot groups by training count (Liu et al. 2019's 100 / 20)
-        "many_above": Field(int, 100, _non_negative),
-        "few_below": Field(int, 20, _non_negative),
-    },
-}
-
-# value checks for data source parameters (data.params)
-DATA_PARAMS: dict[str, Field] = {
-    "root": Field(str, None),
-    "file": Field(str, None),
-    "download": Field(bool, False),
-    "image_size": Field(int, 32, _positive),
-    "channels": Field(int, 3, lambda c: None if c in (1, 3) else "must be 1 (grey) or 3 (RGB)"),
-    "classes": Field(list, None, lambda c: None if c and all(isinstance(n, str) for n in c)
-                     else "must be a non-empty list of class names"),
-}
-REQUIRED_DATA_PARAMS: dict[str, tuple[str, ...]] = {
-    "cifar10": ("root",), "cifar100": ("root",), "imagefolder": ("root",), "annotations": ("file",), "npz": ("file",),
-}
-
-# value checks for loss / model parameters (they live beside `name` in their section)
-PARAM_CHECKS: dict[str, Field] = {
-    "beta": Field(_NUM, 0.999, _fraction),
-    "gamma": Field(_NUM, 2.0, _non_negative),
-    "form": Field(str, "softmax", _one_of(catalog.CB_FORMS, "cb_focal form")),
-    "weighting": Field(str, "ens", _one_of(catalog.WEIGHTINGS, "weighting")),
-    "C": Field(_NUM, 0.5),  # LDAM's largest margin: any sign, as one write-up searched negatives
-    "s": Field(_NUM, 30.0, _positive),
-    "tau": Field(_NUM, 1.0),
-    "drw_start": Field(_NUM, 1.0, _unit),
-    "drw_beta": Field(_NUM, 0.9999, _fraction),
-    "width": Field(int, 32, _positive),
-    "dropout": Field(_NUM, 0.0, _fraction),
-    "arch": Field(str, "resnet18"),
-    "weights": Field(str, ""),
-    "drop_rate": Field(_NUM, 0.0, _fraction),
-}
-
-TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "sampler", "scheduler", "budget",
-             "resources")
-PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "complement", "when")
-PARAM_TYPES = ("float", "int", "categorical")
+from hpo.errors import SpecError
+from hpo.fields import (DATA_PARAMS, NUM, PARAM_CHECKS, PARAM_KEYS, PARAM_TYPES, REQUIRED_DATA_PARAMS,
+                        SECTIONS, TOP_LEVEL, Check, Field, non_negative, one_of, positive)
 
 
 @dataclass(frozen=True)
@@ -244,24 +141,26 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     v.named_params(sections["loss"], "loss", loss_names, catalog.LOSSES, catalog.LOSS_COMMON)
     objectives = v.objectives(raw.get("objectives"))
     sampler = v.mapping(raw.get("sampler") or {}, "sampler", {"name": "tpe", "seed": 0})
-    v.check("sampler.name", sampler["name"], str, _one_of(catalog.SAMPLERS, "sampler"))
-    v.check("sampler.seed", sampler["seed"], int, _non_negative)
+    v.check("sampler.name", sampler["name"], str, one_of(catalog.SAMPLERS, "sampler"))
+    v.check("sampler.seed", sampler["seed"], int, non_negative)
     scheduler = v.mapping(raw.get("scheduler") or {}, "scheduler", {"name": "none", "grace_epochs": 1, "eta": 3})
-    v.check("scheduler.name", scheduler["name"], str, _one_of(("none", "mo_asha"), "scheduler"))
-    v.check("scheduler.grace_epochs", scheduler["grace_epochs"], int, lambda g: None if 1 <= g < sections["train"]["epochs"]
-            else f"must be in 1 .. train.epochs - 1 ({sections['train']['epochs'] - 1})")
-    v.check("scheduler.eta", scheduler["eta"], int, lambda e: None if e >= 2 else "must be >= 2")
+    v.check("scheduler.name", scheduler["name"], str, one_of(("none", "mo_asha"), "scheduler"))
+    if scheduler["name"] == "mo_asha":
+        epochs = sections["train"]["epochs"]
+        v.check("scheduler.grace_epochs", scheduler["grace_epochs"], int,
+                lambda g: None if 1 <= g < epochs else f"must be in 1 .. train.epochs - 1 ({epochs - 1})")
+        v.check("scheduler.eta", scheduler["eta"], int, lambda e: None if e >= 2 else "must be >= 2")
     budget = v.mapping(raw.get("budget") or {}, "budget",
                        {"n_trials": 12, "max_concurrent": 2, "retries": 1, "max_failed": None})
-    v.check("budget.n_trials", budget["n_trials"], int, _positive)
-    v.check("budget.max_concurrent", budget["max_concurrent"], int, _positive)
-    v.check("budget.retries", budget["retries"], int, _non_negative)  # restarts of a trial whose worker died
+    v.check("budget.n_trials", budget["n_trials"], int, positive)
+    v.check("budget.max_concurrent", budget["max_concurrent"], int, positive)
+    v.check("budget.retries", budget["retries"], int, non_negative)  # restarts of a trial whose worker died
     if budget["max_failed"] is None:  # a launch gives up after this many FAIL trials (a broken space)
         budget["max_failed"] = budget["n_trials"]
-    v.check("budget.max_failed", budget["max_failed"], int, _positive)
+    v.check("budget.max_failed", budget["max_failed"], int, positive)
     res = v.mapping(raw.get("resources") or {}, "resources", {"cpu": 1, "gpu": 0})
-    v.check("resources.cpu", res["cpu"], _NUM, _positive)
-    v.check("resources.gpu", res["gpu"], _NUM, _non_negative)
+    v.check("resources.cpu", res["cpu"], NUM, positive)
+    v.check("resources.gpu", res["gpu"], NUM, non_negative)
     minority = raw.get("minority")
     if minority is not None and (not isinstance(minority, list) or not minority):
         raise SpecError(file, "minority", minority, "must be a non-empty list of class indices or names",
@@ -333,15 +232,15 @@ class _Validator:
 
     def data_section(self, d: dict[str, Any]) -> None:
         lt = self.mapping(d["longtail"], "data.longtail", {"profile": "exp", "ratio": 100, "minority_fraction": 0.5})
-        self.check("data.longtail.profile", lt["profile"], str, _one_of(catalog.LONGTAIL_PROFILES))
-        self.check("data.longtail.ratio", lt["ratio"], _NUM,
+        self.check("data.longtail.profile", lt["profile"], str, one_of(catalog.LONGTAIL_PROFILES))
+        self.check("data.longtail.ratio", lt["ratio"], NUM,
                    lambda r: None if r >= 1 else "must be >= 1 (n_max / n_min)")
-        self.check("data.longtail.minority_fraction", lt["minority_fraction"], _NUM,
+        self.check("data.longtail.minority_fraction", lt["minority_fraction"], NUM,
                    lambda f: None if 0 < f < 1 else "must be in (0, 1): the share of classes the step profile shrinks")
         split = self.mapping(d["split"], "data.split", {"val": 0.2, "test": 0.2, "val_from": "test"})
-        self.check("data.split.val_from", split["val_from"], str, _one_of(catalog.VAL_FROM))
+        self.check("data.split.val_from", split["val_from"], str, one_of(catalog.VAL_FROM))
         for k in ("val", "test"):
-            self.check(f"data.split.{k}", split[k], _NUM,
+            self.check(f"data.split.{k}", split[k], NUM,
                        lambda x: None if 0 < x < 1 else "must be a fraction in (0, 1)")
         if split["val"] + split["test"] >= 0.9:
             self.fail("data.split", split, "val + test leave less than 10% for training",
@@ -364,7 +263,7 @@ class _Validator:
 
     def train_augment(self, t: dict[str, Any]) -> None:
         aug = self.mapping(t["augment"], "train.augment", {"crop_padding": 0, "flip": False})
-        self.check("train.augment.crop_padding", aug["crop_padding"], int, _non_negative)
+        self.check("train.augment.crop_padding", aug["crop_padding"], int, non_negative)
         self.check("train.augment.flip", aug["flip"], bool, None)
         t["augment"] = aug
 
@@ -409,7 +308,7 @@ class _Validator:
         kind = body.get("type") or ("categorical" if "choices" in body else
                                     "int" if isinstance(body.get("low"), int) and isinstance(body.get("high"), int)
                                     and fld.kind is int else "float")
-        self.check(f"{where}.type", kind, str, _one_of(PARAM_TYPES))
+        self.check(f"{where}.type", kind, str, one_of(PARAM_TYPES))
         when = body.get("when") or []
         alternatives = when if isinstance(when, list) else [when]  # a list means "any of these"
         for alt in alternatives:
@@ -428,7 +327,7 @@ class _Validator:
         for k in ("low", "high"):
             if k not in body:
                 self.fail(f"{where}.{k}", None, f"a {kind} parameter needs {k}", f"add `{k}: ...` to {where}")
-            self.check(f"{where}.{k}", body[k], int if kind == "int" else _NUM, None)
+            self.check(f"{where}.{k}", body[k], int if kind == "int" else NUM, None)
         low, high, log = body["low"], body["high"], bool(body.get("log", False))
         if low >= high:
             self.fail(f"{where}.high", high, f"must be greater than low ({low})")
@@ -468,9 +367,9 @@ class _Validator:
         out = []
         for i, o in enumerate(d):
             self.known_keys(o, ("name", "direction"), f"objectives[{i}]")
-            self.check(f"objectives[{i}].name", o.get("name"), str, _one_of(catalog.METRICS, "metric"))
+            self.check(f"objectives[{i}].name", o.get("name"), str, one_of(catalog.METRICS, "metric"))
             direction = o.get("direction", "maximize")
-            self.check(f"objectives[{i}].direction", direction, str, _one_of(("maximize", "minimize")))
+            self.check(f"objectives[{i}].direction", direction, str, one_of(("maximize", "minimize")))
             out.append(Objective(o["name"], direction))
         if len({o.name for o in out}) != len(out):
             self.fail("objectives", [o.name for o in out], "an objective is listed twice")

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import REPO, hpo, write_study
+from conftest import hpo, write_study
 from pgserver import PostgresServer, pg_bin
 
 SENTINEL = "s3ntinel-Pa55word-7q"

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import optuna
-import pytest
 
-from conftest import REPO, hpo, write_study
+from conftest import hpo, write_study
 
 States = optuna.trial.TrialState
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
-import pytest
 
 from conftest import hpo, write_study
 from datafiles import write_annotations, write_cifar10_root, write_npz, write_png_tree

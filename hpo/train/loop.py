@@ -137,7 +137,7 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
             train_loss = train_epoch(step_model, criterion, opt, train, order, bs, aug, gen)
         except torch.cuda.OutOfMemoryError:
             # free what this trial holds so the next trial on the GPU starts clean
-            del model, step_model, opt
+            model = step_model = opt = None  # drop this trial's tensors before freeing the cache
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
