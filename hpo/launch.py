@@ -92,7 +92,7 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             values = [result.get(m) for m in self.metric] if result else None
             ot_trial.set_user_attr(st.ATTR_CONFIG, self.spec.trial_config(ot_trial.params))
             ot_trial.set_user_attr("ray_trial_id", trial_id)
-            state, reason = optuna.trial.TrialState.COMPLETE, None
+            state, reason, stopped_at = optuna.trial.TrialState.COMPLETE, None, None
             if error:  # the worker died or Ray gave up on it: no reason of ours reached the driver
                 state, reason, values = optuna.trial.TrialState.FAIL, "worker_error", None
             elif result and result.get(FAILED):
@@ -104,7 +104,8 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
                 # only a trial's last report carries DETAILS: the scheduler stopped this one. Its
                 # values are partial; it stays COMPLETE (as Ray reports it) but is marked, and
                 # export / status / report leave it out
-                ot_trial.set_user_attr(st.ATTR_STOPPED_EARLY, int(result.get("epoch", 0)))
+                stopped_at = int(result.get("epoch", 0))
+                ot_trial.set_user_attr(st.ATTR_STOPPED_EARLY, stopped_at)
             if result and DETAILS in result:
                 for key, value in json.loads(result[DETAILS]).items():
                     ot_trial.set_user_attr(key, value)
@@ -119,9 +120,7 @@ def _make_searcher_class():  # Ray is imported lazily; so is the class that exte
             self._ot_study.tell(ot_trial, values, state=state)
             self._completed_trials.add(trial_id)
             self.n_done += 1
-            stopped = None if DETAILS in (result or {}) else (result or {}).get("epoch")
-            self.progress.trial_finished(ot_trial.number, state.name, values, reason,
-                                         stopped_at=stopped if state == optuna.trial.TrialState.COMPLETE else None)
+            self.progress.trial_finished(ot_trial.number, state.name, values, reason, stopped_at)
 
     return StudySearch
 
