@@ -28,10 +28,14 @@ from hpo.report import hypervolume_history
 from hpo.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = {  # name -> (sampler, scheduler)
+ASHA = {"name": "mo_asha", "grace_epochs": 1, "eta": 3}
+METHODS = {  # name -> (sampler, scheduler); the first three are the default comparison
     "random": ("random", {"name": "none"}),
     "tpe": ("tpe", {"name": "none"}),
-    "tpe+mo_asha": ("tpe", {"name": "mo_asha", "grace_epochs": 1, "eta": 3}),
+    "tpe+mo_asha": ("tpe", ASHA),
+    "gp": ("gp", {"name": "none"}),
+    "nsga2": ("nsga2", {"name": "none"}),
+    "gp+mo_asha": ("gp", ASHA),
 }
 
 
@@ -63,36 +67,43 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=64)
     ap.add_argument("--concurrent", type=int, default=2)
     ap.add_argument("--png", default="bench/search_efficiency.png")
+    ap.add_argument("--methods", default="random,tpe,tpe+mo_asha",
+                    help=f"comma-separated, first one sets the target; known: {', '.join(METHODS)}")
     a = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     import ray
 
     png = Path(a.png).resolve()
-    curves: dict[str, list[list[tuple[int, int, float]]]] = {m: [] for m in METHODS}
+    methods = a.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        ap.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    curves: dict[str, list[list[tuple[int, int, float]]]] = {m: [] for m in methods}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
         ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         try:
             for seed in range(a.seeds):
-                for method in METHODS:
+                for method in methods:
                     curves[method].append(run(method, seed, a.trials, a.concurrent, f"sqlite:///{tmp}/bench.db"))
                     print(f"seed {seed} {method:<12} hypervolume {curves[method][-1][-1][2]:.4f} "
                           f"epochs {curves[method][-1][-1][1]}  ({time.perf_counter() - t0:.0f}s)", flush=True)
         finally:
             ray.shutdown()
 
-    target = float(np.mean([c[-1][2] for c in curves["random"]]))
-    random_epochs = float(np.mean([c[-1][1] for c in curves["random"]]))
-    print(f"\ntarget: hypervolume of random search after {a.trials} full trials, mean of {a.seeds} seeds = {target:.4f}"
-          f" ({random_epochs:.0f} epochs)")
-    print(f"{'method':<14}{'final HV (mean)':>16}{'trials to target':>20}{'epochs to target':>20}{'% of random epochs':>20}")
+    base = methods[0]
+    target = float(np.mean([c[-1][2] for c in curves[base]]))
+    base_epochs = float(np.mean([c[-1][1] for c in curves[base]]))
+    print(f"\ntarget: hypervolume of {base} after {a.trials} full trials, mean of {a.seeds} seeds = {target:.4f}"
+          f" ({base_epochs:.0f} epochs)")
+    print(f"{'method':<14}{'final HV (mean)':>16}{'trials to target':>20}{'epochs to target':>20}{'% of ' + base + ' epochs':>20}")
     for method, runs in curves.items():
         trials = [first_reaching(c, target, 0) for c in runs]
         epochs = [first_reaching(c, target, 1) for c in runs]
         print(f"{method:<14}{np.mean([c[-1][2] for c in runs]):>16.4f}{_fmt(trials):>20}{_fmt(epochs):>20}"
-              f"{_fmt([100 * e / random_epochs for e in epochs]):>20}")
+              f"{_fmt([100 * e / base_epochs for e in epochs]):>20}")
     plot(curves, target, png)
     print(f"\nper-seed values: 'n/a' = never reached within the run. Figure: {png}")
 
@@ -110,13 +121,14 @@ def plot(curves: dict, target: float, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
-    for (method, runs), color in zip(curves.items(), ("tab:grey", "tab:blue", "tab:red")):
+    colors = ("tab:grey", "tab:blue", "tab:red", "tab:green", "tab:purple", "tab:orange")
+    for (method, runs), color in zip(curves.items(), colors):
         for i, c in enumerate(runs):
             kw = {"label": method} if i == 0 else {}
             axes[0].step([r[0] for r in c], [r[2] for r in c], where="post", color=color, alpha=0.7, **kw)
             axes[1].step([r[1] for r in c], [r[2] for r in c], where="post", color=color, alpha=0.7, **kw)
     for ax, xlabel in zip(axes, ("trials started", "epochs consumed")):
-        ax.axhline(target, ls="--", c="k", lw=0.8, label="random's final (mean)")
+        ax.axhline(target, ls="--", c="k", lw=0.8, label=f"{next(iter(curves))}'s final (mean)")
         ax.set(xlabel=xlabel, ylabel="hypervolume, reference (0, 0)")
         ax.legend()
     fig.suptitle("digits-LT (ratio 100), cb_focal_beta space: minority F1 x macro accuracy")
