@@ -29,7 +29,7 @@ from hpo.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
 ASHA = {"name": "mo_asha", "grace_epochs": 1, "eta": 3}
-METHODS = {  # name -> (sampler, scheduler); the first three are the default comparison
+METHODS = {  # name -> (sampler, scheduler)
     "random": ("random", {"name": "none"}),
     "tpe": ("tpe", {"name": "none"}),
     "tpe+mo_asha": ("tpe", ASHA),
@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=64)
     ap.add_argument("--concurrent", type=int, default=2)
     ap.add_argument("--png", default="bench/search_efficiency.png")
-    ap.add_argument("--methods", default="random,tpe,tpe+mo_asha",
+    ap.add_argument("--methods", default="random,gp,gp+mo_asha",  # random, the default sampler, + mo_asha
                     help=f"comma-separated, first one sets the target; known: {', '.join(METHODS)}")
     a = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -14,6 +14,7 @@ import pickle
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -264,6 +265,9 @@ def _run(spec: StudySpec, url: str, storage: optuna.storages.RDBStorage, study: 
         spec=spec, progress=progress, artifact_store=artifacts.store(artifact_dir or artifacts.artifact_dir()),
         budget=budget, launcher_id=launcher.id,
     )
+    # Ray warns when the define-by-run call takes over a second; with the GP sampler that call is
+    # the model fit (sampling, not training), which is expected
+    warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space` argument took")
     level = logging.INFO if verbose else logging.ERROR
     started_here = not ray.is_initialized()
     if started_here:
