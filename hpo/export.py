@@ -13,7 +13,6 @@ import yaml
 from hpo import storage as st
 from hpo.errors import UserError
 
-COMPLETE = optuna.trial.TrialState.COMPLETE
 
 
 def dominates(a: Sequence[float], b: Sequence[float], signs: Sequence[int]) -> bool:
@@ -25,8 +24,7 @@ def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Non-dominated COMPLETE trials, leaving out trials a scheduler stopped early (their values
     are partial), sorted by the first objective, best first."""
     signs = [1 if d == optuna.study.StudyDirection.MAXIMIZE else -1 for d in study.directions]
-    trials = [t for t in study.get_trials(deepcopy=False, states=(COMPLETE,))
-              if st.ATTR_STOPPED_EARLY not in t.user_attrs]
+    trials = st.full_trials(study)
     front = [t for t in trials if not any(dominates(o.values, t.values, signs) for o in trials if o is not t)]
     return sorted(front, key=lambda t: (-signs[0] * t.values[0], t.number))
 

@@ -254,8 +254,7 @@ def _run(spec: StudySpec, url: str, storage: optuna.storages.RDBStorage, study: 
     from ray.tune.search import ConcurrencyLimiter
 
     concurrent = max_concurrent or spec.max_concurrent
-    prior = [t.values for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-             if st.ATTR_STOPPED_EARLY not in t.user_attrs]
+    prior = [t.values for t in st.full_trials(study)]
     progress = Progress(spec.metric_names, spec.directions, budget, prior,
                         stream=open(os.devnull, "w") if quiet else None)
     searcher = _make_searcher_class()(

@@ -25,11 +25,6 @@ from hpo.export import pareto_front
 FIGSIZE, DPI = (8, 6), 100  # every PNG is 800 x 600 pixels
 
 
-def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if st.ATTR_STOPPED_EARLY not in t.user_attrs]
-
-
 def _signs(study: optuna.Study) -> np.ndarray:
     return np.array([1.0 if d == optuna.study.StudyDirection.MAXIMIZE else -1.0 for d in study.directions])
 
@@ -41,7 +36,7 @@ def hypervolume_history(study: optuna.Study) -> list[tuple[int, float]]:
     signs = _signs(study)
     ref = np.where(signs > 0, 0.0, 1.0)
     points, out = [], []
-    for t in sorted(finished(study), key=lambda t: t.number):
+    for t in sorted(st.full_trials(study), key=lambda t: t.number):
         points.append(t.values)
         loss = -signs * np.asarray(points)  # Optuna's hypervolume is for minimisation
         keep = np.all(loss <= -signs * ref, axis=1)  # points beyond the reference add nothing
@@ -52,16 +47,15 @@ def hypervolume_history(study: optuna.Study) -> list[tuple[int, float]]:
 def per_loss_table(study: optuna.Study) -> pd.DataFrame:
     names = st.objective_names(study)
     rows = [{"loss": (t.user_attrs.get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
-             **dict(zip(names, t.values))} for t in finished(study)]
+             **dict(zip(names, t.values))} for t in st.full_trials(study)]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    agg = df.groupby("loss").agg(["max", "median", "count"])
-    table = pd.DataFrame({"trials": agg[(names[0], "count")]})
-    for n in names:
-        table[f"{n} best"] = agg[(n, "max")] if study.directions[names.index(n)] == optuna.study.StudyDirection.MAXIMIZE \
-            else df.groupby("loss")[n].min()
-        table[f"{n} median"] = agg[(n, "median")]
+    groups = df.groupby("loss")
+    table = pd.DataFrame({"trials": groups.size()})
+    for n, d in zip(names, study.directions):
+        table[f"{n} best"] = groups[n].max() if d == optuna.study.StudyDirection.MAXIMIZE else groups[n].min()
+        table[f"{n} median"] = groups[n].median()
     return table.sort_values(f"{names[0]} best", ascending=False)
 
 
@@ -85,7 +79,7 @@ def _save(fig, path: Path) -> Path:
 def plot_front(study: optuna.Study, path: Path) -> Path:
     names = st.objective_names(study)
     fig, ax = _figure()
-    trials = finished(study)
+    trials = st.full_trials(study)
     front = {t.number for t in pareto_front(study)}
     rest = [t for t in trials if t.number not in front]
     ax.scatter([t.values[0] for t in rest], [t.values[-1] for t in rest], c="lightgrey", label="trials")
@@ -135,7 +129,7 @@ def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
 
 def write_report(study: optuna.Study, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    if not finished(study):
+    if not st.full_trials(study):
         from hpo.errors import UserError
 
         raise UserError(f"study {study.study_name!r} has no COMPLETE trials to report on yet")

@@ -159,6 +159,13 @@ def counts_by_state(study: optuna.Study) -> dict[str, int]:
     return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
 
 
+def full_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE trials that ran all their epochs: the ones whose values fronts and reports may use
+    (a trial the scheduler stopped early is COMPLETE with partial values)."""
+    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if ATTR_STOPPED_EARLY not in t.user_attrs]
+
+
 def n_complete(study: optuna.Study) -> int:
     """COMPLETE trials: what the study-wide budget counts."""
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
