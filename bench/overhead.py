@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from hpo.launch import DETAILS, launch
-from hpo.space import DefineByRun, build_sampler
+from hpo.tune.launch import launch
+from hpo.tune.outcome import DETAILS
+from hpo.study.space import DefineByRun, build_sampler
 from hpo.spec import StudySpec, load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[1]

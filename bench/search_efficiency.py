@@ -22,9 +22,9 @@ import numpy as np
 import optuna
 import yaml
 
-from hpo import storage as st
-from hpo.launch import launch
-from hpo.report import hypervolume_history
+from hpo.study import storage as st
+from hpo.tune.launch import launch
+from hpo.study.pareto import hypervolume_history
 from hpo.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]

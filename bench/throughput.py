@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from hpo.train import models
-from hpo.train.data import Splits
+from hpo.train.splits import Splits
 from hpo.train.device_data import to_device
 from hpo.train.loop import compiled, train_epoch
 from hpo.train.sources import ImageSet

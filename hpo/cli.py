@@ -24,14 +24,13 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_launch(a: argparse.Namespace) -> int:
-    from hpo import storage
     from hpo.spec import find_spec
+    from hpo.study import storage
 
     spec = find_spec(a.study, a.spaces_dir)  # validated before Ray or torch is imported
     url = storage.resolve_url(a.storage)
-    from hpo.launch import launch
-
-    from hpo.artifacts import artifact_dir
+    from hpo.tune.launch import launch
+    from hpo.views.artifacts import artifact_dir
 
     result = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
                     ray_address=a.ray_address, verbose=a.verbose, artifact_dir=artifact_dir(a.artifacts))
@@ -41,7 +40,7 @@ def cmd_launch(a: argparse.Namespace) -> int:
 
 
 def _open(a: argparse.Namespace):
-    from hpo import storage
+    from hpo.study import storage
 
     url = storage.resolve_url(a.storage)
     return storage.load_study(storage.open_storage(url), a.study), url
@@ -50,7 +49,7 @@ def _open(a: argparse.Namespace):
 def _print_front(study) -> None:
     import pandas as pd
 
-    from hpo import export
+    from hpo.study import export
 
     table = [{"trial": r["trial"], **{k: round(v, 4) for k, v in r["values"].items()}, **r["params"]}
              for r in export.rows(study)]
@@ -59,7 +58,7 @@ def _print_front(study) -> None:
 
 
 def cmd_status(a: argparse.Namespace) -> int:
-    from hpo import storage
+    from hpo.study import storage
 
     study, url = _open(a)
     counts = storage.counts_by_state(study)
@@ -73,7 +72,7 @@ def cmd_status(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from hpo import export
+    from hpo.study import export
 
     study, url = _open(a)
     doc = export.document(study, url)
@@ -83,7 +82,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from hpo.report import write_report
+    from hpo.views.report import write_report
 
     study, _ = _open(a)
     page = write_report(study, Path(a.out))
@@ -92,7 +91,8 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(a: argparse.Namespace) -> int:
-    from hpo import artifacts, storage
+    from hpo.study import storage
+    from hpo.views import artifacts
 
     url = storage.resolve_url(a.storage)
     backing = storage.open_storage(url)
@@ -112,8 +112,8 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from hpo.export import read_configs
-    from hpo.retrain import retrain
+    from hpo.study.export import read_configs
+    from hpo.train.retrain import retrain
 
     configs = read_configs(a.config)
     if not 0 <= a.index < len(configs):

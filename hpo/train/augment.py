@@ -30,5 +30,5 @@ def hflip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, cfg: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
-    x = random_crop(x, int(cfg.get("crop_padding", 0)), gen)
-    return hflip(x, gen) if cfg.get("flip") else x
+    x = random_crop(x, int(cfg["crop_padding"]), gen)
+    return hflip(x, gen) if cfg["flip"] else x

@@ -17,12 +17,12 @@ from typing import Any
 
 import torch
 
-from hpo.train import data as data_mod
+from hpo.train.splits import ImageSet, Splits, prepare
 from hpo.train.augment import augment
 
 
 class DeviceData:
-    def __init__(self, part: data_mod.ImageSet, device: torch.device, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, part: ImageSet, device: torch.device, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.x = torch.as_tensor(part.x).to(device)
         self.y = torch.as_tensor(part.y).to(device)
         self.mean, self.std = mean.to(device), std.to(device)
@@ -42,13 +42,13 @@ class DeviceData:
 
 @dataclass
 class DeviceSplits:
-    splits: data_mod.Splits  # the host arrays (class names, counts, labels for metrics)
+    splits: Splits  # the host arrays (class names, counts, labels for metrics)
     train: DeviceData
     val: DeviceData
     test: DeviceData
 
 
-def to_device(splits: data_mod.Splits, device: torch.device) -> DeviceSplits:
+def to_device(splits: Splits, device: torch.device) -> DeviceSplits:
     xtr = torch.as_tensor(splits.train.x).float().div_(255.0)
     mean = xtr.mean(dim=(0, 2, 3))[:, None, None]
     std = xtr.std(dim=(0, 2, 3))[:, None, None].clamp_min(1e-3)
@@ -66,6 +66,6 @@ def load(data_cfg: dict[str, Any], device: torch.device) -> tuple[DeviceSplits, 
         stats["hits"] += 1
         return _cache[key], True
     _cache.clear()  # drop the old data set (and its device memory) before loading the next
-    _cache[key] = to_device(data_mod.prepare(data_cfg), device)
+    _cache[key] = to_device(prepare(data_cfg), device)
     stats["loads"] += 1
     return _cache[key], False

@@ -14,14 +14,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from hpo.train import data as data_mod
-from hpo.train import device_data, faults, losses, models
+from hpo.spec.schema import METRICS
+from hpo.train import device_data, faults, losses, models, optim
 from hpo.train.device_data import DeviceData, to_device
 from hpo.train.metrics import evaluate
 from hpo.train.rebalance import epoch_indices
+from hpo.train.splits import Splits
 
 Report = Callable[[dict[str, Any]], None]
-SCALARS = ("minority_f1", "macro_acc", "accuracy", "g_mean", "many_shot_acc", "medium_shot_acc", "few_shot_acc")
+SCALARS = METRICS  # the per-epoch values a trial reports
 
 
 class TrialFailure(Exception):
@@ -32,8 +33,13 @@ class TrialFailure(Exception):
         super().__init__(f"{reason} {details}" if details else reason)
 
 
+def set_threads(cpu: float) -> None:
+    """Intra-op threads for a trial given `cpu` cores (at least one)."""
+    torch.set_num_threads(max(1, int(cpu)))
+
+
 def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
-    want = train_cfg.get("device", "auto")
+    want = train_cfg["device"]
     if want == "cuda" or (want == "auto" and gpu_share > 0):
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -71,13 +77,6 @@ def train_epoch(model: torch.nn.Module, criterion: torch.nn.Module, opt: torch.o
     return float(total) / max(len(order), 1)
 
 
-def _optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    if cfg["optimizer"] == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    return torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                           weight_decay=cfg["weight_decay"], nesterov=cfg["momentum"] > 0)
-
-
 @torch.no_grad()
 def predict(model: torch.nn.Module, data: DeviceData, batch: int = 4096) -> np.ndarray:
     model.eval()
@@ -86,7 +85,7 @@ def predict(model: torch.nn.Module, data: DeviceData, batch: int = 4096) -> np.n
     return torch.cat(out).cpu().numpy()
 
 
-def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.Splits | None = None,
+def run(config: dict[str, Any], report: Report | None = None, splits: Splits | None = None,
         with_test: bool = False) -> dict[str, Any]:
     """Train from `config` (StudySpec.trial_config) and return the final validation metrics.
 
@@ -96,7 +95,7 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     """
     t0 = time.perf_counter()
     tcfg, lcfg, mcfg = config["train"], config["loss"], config["model"]
-    device = pick_device(tcfg, float(config.get("resources", {}).get("gpu", 0)))
+    device = pick_device(tcfg, float(config["resources"]["gpu"]))
     if splits is not None:
         dev, cached = to_device(splits, device), False
     else:
@@ -113,25 +112,25 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
     models.adapt_head(model, cosine=criterion.needs_cosine_head, bias_init=criterion.head_bias_init)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    step_model = compiled(model, tcfg.get("compile", "auto"), device)
-    opt = _optimizer(model, tcfg)
+    step_model = compiled(model, tcfg["compile"], device)
+    opt = optim.build(model, tcfg)
     epochs = int(tcfg["epochs"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     bs = int(tcfg["batch_size"])
-    aug = tcfg.get("augment", {})
+    aug = tcfg["augment"]
     gen = torch.Generator(device=device).manual_seed(int(tcfg["seed"]))
     y_np = splits.train.y
 
-    groups = config.get("metrics", {})
+    groups = config["metrics"]
 
     def val_metrics() -> dict[str, Any]:
-        return evaluate(splits.val.y, predict(model, val), counts, config.get("minority"), splits.class_names,
+        return evaluate(splits.val.y, predict(model, val), counts, config["minority"], splits.class_names,
                         **groups)
 
     curve: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
         criterion.start_epoch(epoch - 1, epochs)
-        order = epoch_indices(y_np, config.get("rebalance", {}), rng, epoch - 1, epochs)
+        order = epoch_indices(y_np, config["rebalance"], rng, epoch - 1, epochs)
         try:
             faults.maybe_fail(epoch, model)
             train_loss = train_epoch(step_model, criterion, opt, train, order, bs, aug, gen)
@@ -157,6 +156,6 @@ def run(config: dict[str, Any], report: Report | None = None, splits: data_mod.S
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
                  data_seconds=t_data, data_cached=cached, data_loads=device_data.stats["loads"], curve=curve)
     if with_test:
-        final["test"] = evaluate(splits.test.y, predict(model, dev.test), counts, config.get("minority"),
+        final["test"] = evaluate(splits.test.y, predict(model, dev.test), counts, config["minority"],
                                  splits.class_names, **groups)
     return final

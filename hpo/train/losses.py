@@ -1,6 +1,6 @@
 """Imbalance-aware losses, registered by name, faithful to their papers.
 
-Contract (DESIGN.md): `build(name, class_counts, **params)` -> nn.Module called as
+Contract: `build(name, class_counts, **params)` -> nn.Module called as
 `loss(logits (B, K), target int64 (B,))` -> scalar. Any K, CPU or CUDA, float32 or bf16
 autocast: every loss computes in float32 (`logits.float()`), because a bf16 log-softmax loses
 the small probabilities the tail classes live on.
@@ -21,16 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hpo import catalog
-from hpo.registry import Registry
+from hpo.spec import catalog
+from hpo.spec.options import Fraction, Num, Str
+from hpo.spec.registry import Registry
+from hpo.spec.schema import LOSS
 
-LOSSES: Registry[Callable[..., "ImbalanceLoss"]] = Registry("loss", catalog.LOSSES, fixed=("class_counts",))
+LOSSES: Registry[Callable[..., "ImbalanceLoss"]] = Registry(catalog.LOSS, fixed=("class_counts",))
 
 
 def build(name: str, class_counts: Sequence[int], **params: float | str) -> "ImbalanceLoss":
-    drw = {k: params.pop(k) for k in catalog.LOSS_COMMON if k in params}
-    loss = LOSSES.get(name)(class_counts=class_counts, **params)
-    loss.configure_drw(class_counts, drw.get("drw_start", 1.0), drw.get("drw_beta", 0.9999))
+    """The loss `name` with its declared defaults; drw_start / drw_beta (the loss section's own
+    fields, taken by every loss) switch on deferred re-weighting."""
+    drw = {k: params.pop(k, LOSS.fields[k].default) for k in ("drw_start", "drw_beta")}
+    loss = LOSSES.build(name, class_counts=class_counts, **params)
+    loss.configure_drw(class_counts, drw["drw_start"], drw["drw_beta"])
     return loss
 
 
@@ -166,29 +170,29 @@ def ce(class_counts: Sequence[int]) -> ImbalanceLoss:
     return FocalLoss(gamma=0.0)
 
 
-@LOSSES.register("weighted_ce")
-def weighted_ce(class_counts: Sequence[int], weighting: str = "ens", beta: float = 0.999) -> ImbalanceLoss:
+@LOSSES.register("weighted_ce", weighting=Str("ens", ("ins", "isns", "ens")), beta=Fraction(0.999))
+def weighted_ce(class_counts: Sequence[int], weighting: str, beta: float) -> ImbalanceLoss:
     """CE with class weights: ins 1/n_c, isns 1/sqrt(n_c), ens (1 - beta)/(1 - beta^n_c); sum K."""
     return FocalLoss(gamma=0.0, weight=WEIGHTINGS[weighting](class_counts, beta))
 
 
-@LOSSES.register("focal")
-def focal(class_counts: Sequence[int], gamma: float = 2.0) -> ImbalanceLoss:
+@LOSSES.register("focal", gamma=Num(2.0, low=0))
+def focal(class_counts: Sequence[int], gamma: float) -> ImbalanceLoss:
     """Lin et al. 2017, alpha-free form."""
     return FocalLoss(gamma=gamma)
 
 
-@LOSSES.register("cb_focal")
-def cb_focal(class_counts: Sequence[int], beta: float = 0.999, gamma: float = 2.0,
-             form: str = "softmax") -> ImbalanceLoss:
+@LOSSES.register("cb_focal", beta=Fraction(0.999), gamma=Num(2.0, low=0), form=Str("softmax", ("softmax", "sigmoid")))
+def cb_focal(class_counts: Sequence[int], beta: float, gamma: float, form: str) -> ImbalanceLoss:
     """Class-balanced focal loss (Cui et al. 2019): focal loss weighted by the inverse effective
     number of samples of the target's class; `form: sigmoid` is the paper's own variant."""
     cls = SigmoidFocalLoss if form == "sigmoid" else FocalLoss
     return cls(gamma=gamma, weight=effective_number_weights(class_counts, beta))
 
 
-@LOSSES.register("ldam")
-def ldam(class_counts: Sequence[int], C: float = 0.5, s: float = 30.0) -> ImbalanceLoss:
+# C: the rarest class's margin, any sign (one write-up searched -2..2); s: the logit scale
+@LOSSES.register("ldam", C=Num(0.5), s=Num(30.0, 0, low_open=True))
+def ldam(class_counts: Sequence[int], C: float, s: float) -> ImbalanceLoss:
     """LDAM (Cao et al. 2019): margins proportional to n_c^(-1/4), the rarest class's margin is
     C; logits are scaled by s and come from a cosine-normalised head (the loop swaps it in)."""
     m = torch.as_tensor(class_counts, dtype=torch.float64) ** -0.25
@@ -208,8 +212,8 @@ def balanced_softmax(class_counts: Sequence[int]) -> ImbalanceLoss:
     return AdjustedCE(offset=_log_counts(class_counts))
 
 
-@LOSSES.register("logit_adjusted")
-def logit_adjusted(class_counts: Sequence[int], tau: float = 1.0) -> ImbalanceLoss:
+@LOSSES.register("logit_adjusted", tau=Num(1.0))
+def logit_adjusted(class_counts: Sequence[int], tau: float) -> ImbalanceLoss:
     """Menon et al. 2021: logits + tau * log prior (tau 1 = balanced softmax up to a constant)."""
     log_prior = _log_counts(class_counts) - math.log(float(sum(class_counts)))
     return AdjustedCE(offset=tau * log_prior)

@@ -7,6 +7,10 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from hpo.errors import UserError
+from hpo.spec.schema import METRICS_GROUPS
+
+MANY_ABOVE = METRICS_GROUPS.fields["many_above"].default
+FEW_BELOW = METRICS_GROUPS.fields["few_below"].default
 
 
 def default_minority(class_counts: Sequence[int]) -> list[int]:
@@ -33,7 +37,7 @@ def resolve_minority(minority: Sequence[int | str] | None, class_counts: Sequenc
     return sorted(set(out))
 
 
-def shot_groups(class_counts: Sequence[int], many_above: int = 100, few_below: int = 20) -> dict[str, list[int]]:
+def shot_groups(class_counts: Sequence[int], many_above: int = MANY_ABOVE, few_below: int = FEW_BELOW) -> dict[str, list[int]]:
     """Many-shot (> many_above training images), medium (few_below..many_above), few-shot (< few_below)."""
     n = np.asarray(class_counts)
     return {"many": np.flatnonzero(n > many_above).tolist(),
@@ -43,8 +47,8 @@ def shot_groups(class_counts: Sequence[int], many_above: int = 100, few_below: i
 
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequence[int],
              minority: Sequence[int | str] | None = None,
-             class_names: Sequence[str] | None = None, many_above: int = 100,
-             few_below: int = 20) -> dict[str, Any]:
+             class_names: Sequence[str] | None = None, many_above: int = MANY_ABOVE,
+             few_below: int = FEW_BELOW) -> dict[str, Any]:
     """Metrics of one prediction run. A group or minority set with no class gives NaN, not 0:
     an empty group has no accuracy, and a study optimising it should see that, not a fake score."""
     k = len(class_counts)

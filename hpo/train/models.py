@@ -9,24 +9,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hpo import catalog
 from hpo.errors import UserError
-from hpo.registry import Registry
+from hpo.spec import catalog
+from hpo.spec.options import Fraction, Int, Option, Str
+from hpo.spec.registry import Registry
 from hpo.train.cifar_resnet import CifarResNet
 
-MODELS: Registry[Callable[..., nn.Module]] = Registry("model", catalog.MODELS, fixed=("num_classes", "in_chans"))
+MODELS: Registry[Callable[..., nn.Module]] = Registry(catalog.MODEL, fixed=("num_classes", "in_chans"))
 
 
 def build(name: str, num_classes: int, in_chans: int, **params: object) -> nn.Module:
-    return MODELS.get(name)(num_classes=num_classes, in_chans=in_chans, **params)
+    return MODELS.build(name, num_classes=num_classes, in_chans=in_chans, **params)
 
 
 def _conv_bn(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-@MODELS.register("small_cnn")
-def small_cnn(num_classes: int, in_chans: int, width: int = 32, dropout: float = 0.0) -> nn.Module:
+@MODELS.register("small_cnn", width=Int(32, low=1), dropout=Fraction(0.0))
+def small_cnn(num_classes: int, in_chans: int, width: int, dropout: float) -> nn.Module:
     """Three 3x3 conv blocks and a linear head: trains on 8x8 digits in well under a second per epoch on CPU."""
     return nn.Sequential(
         _conv_bn(in_chans, width), _conv_bn(width, width), nn.MaxPool2d(2),
@@ -47,9 +48,9 @@ for _depth in (8, 20, 32):
     MODELS.register(f"cifar_resnet{_depth}")(_cifar_resnet(_depth))
 
 
-@MODELS.register("timm")
-def timm_model(num_classes: int, in_chans: int, arch: str = "resnet18", weights: str = "",
-               drop_rate: float = 0.0) -> nn.Module:
+@MODELS.register("timm", arch=Str("resnet18"), weights=Option("file", None, doc="a local weights file"),
+                 drop_rate=Fraction(0.0))
+def timm_model(num_classes: int, in_chans: int, arch: str, weights: str | None, drop_rate: float) -> nn.Module:
     """Any timm architecture, randomly initialised; `weights` loads a local state dict
     (torch.load with weights_only=True). Never downloads: pretrained=False always."""
     import timm

@@ -18,7 +18,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-Sampler = Callable[[np.ndarray, dict[str, Any], np.random.Generator], np.ndarray]
+from hpo.spec import catalog
+from hpo.spec.options import Num
+from hpo.spec.registry import Registry
+from hpo.spec.schema import REBALANCE as TABLE
+
+METHODS: Registry[Callable[..., np.ndarray]] = Registry(catalog.REBALANCE, fixed=("y", "rng"))
 
 
 def threshold_indices(y: np.ndarray, threshold: float, rng: np.random.Generator) -> np.ndarray:
@@ -33,27 +38,34 @@ def _by_class_power(y: np.ndarray, power: float, rng: np.random.Generator) -> np
     return rng.choice(len(y), size=len(y), replace=True, p=p / p.sum())
 
 
-def _shuffle(y: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+@METHODS.register("none")
+def shuffle(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Plain shuffled epochs."""
     return rng.permutation(len(y))
 
 
-def _threshold(y: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-    threshold = float(cfg.get("threshold", 0) or 0)
-    return threshold_indices(y, threshold, rng) if threshold > 0 else rng.permutation(len(y))
+@METHODS.register("threshold", threshold=Num(0, low=0, doc="images per class per epoch; 0 = off"))
+def threshold(y: np.ndarray, rng: np.random.Generator, threshold: float) -> np.ndarray:
+    """Each class sampled at rate threshold / count (stochastic rounding)."""
+    return threshold_indices(y, float(threshold), rng) if threshold > 0 else rng.permutation(len(y))
 
 
-SAMPLERS: dict[str, Sampler] = {
-    "none": _shuffle,
-    "threshold": _threshold,
-    "weighted_sampler": lambda y, cfg, rng: _by_class_power(y, 1.0, rng),
-    "sqrt": lambda y, cfg, rng: _by_class_power(y, 0.5, rng),
-}
+@METHODS.register("weighted_sampler")
+def weighted_sampler(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """N draws with replacement, probability proportional to 1 / n_class."""
+    return _by_class_power(y, 1.0, rng)
+
+
+@METHODS.register("sqrt")
+def sqrt(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """N draws with replacement, probability proportional to 1 / sqrt(n_class)."""
+    return _by_class_power(y, 0.5, rng)
 
 
 def epoch_indices(y: np.ndarray, cfg: dict[str, Any], rng: np.random.Generator, epoch: int = 0,
                   epochs: int = 1) -> np.ndarray:
-    """A shuffled index order for epoch `epoch` (0-based) under the study's rebalancing settings."""
-    if epoch < math.floor(float(cfg.get("start", 0.0)) * epochs):
+    """A shuffled index order for epoch `epoch` (0-based) under the rebalance section `cfg`."""
+    if epoch < math.floor(float(cfg["start"]) * epochs):
         return rng.permutation(len(y))
-    order = SAMPLERS[cfg.get("method", "threshold")](y, cfg, rng)
+    order = METHODS.build(cfg["method"], y=y, rng=rng, **{k: v for k, v in cfg.items() if k not in TABLE.fields})
     return order if len(order) else rng.permutation(len(y))  # a tiny threshold may draw nothing

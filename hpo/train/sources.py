@@ -16,9 +16,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hpo import catalog
 from hpo.errors import UserError
-from hpo.registry import Registry
+from hpo.spec import catalog
+from hpo.spec.options import Bool, Int, Option
+from hpo.spec.registry import Registry
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -32,7 +33,11 @@ class ImageSet:
 
 Parts = dict[str, ImageSet]  # {"all"} or {"train", "test"} or {"train", "val", "test"}
 
-SOURCES: Registry[Callable[..., Parts]] = Registry("data set", catalog.DATASETS, fixed=())
+SOURCES: Registry[Callable[..., Parts]] = Registry(catalog.DATA)
+
+# options several sources share; `path` values are made absolute (Ray moves each trial's cwd)
+ROOT, FILE = Option("path", doc="a folder"), Option("path", doc="a file")
+IMAGE_SIZE, CHANNELS = Int(32, low=1, doc="images are resized to this square"), Int(3, choices=(1, 3))
 
 
 def _need(path: Path, what: str, fix: str) -> Path:
@@ -101,13 +106,13 @@ def _cifar(name: str, root: str, download: bool) -> Parts:
             "test": ImageSet(xte, check_labels(yte, len(names), str(base)), names)}
 
 
-@SOURCES.register("cifar10")
-def cifar10(root: str, download: bool = False) -> Parts:
+@SOURCES.register("cifar10", root=ROOT, download=Bool(False))
+def cifar10(root: str, download: bool) -> Parts:
     return _cifar("cifar10", root, download)
 
 
-@SOURCES.register("cifar100")
-def cifar100(root: str, download: bool = False) -> Parts:
+@SOURCES.register("cifar100", root=ROOT, download=Bool(False))
+def cifar100(root: str, download: bool) -> Parts:
     return _cifar("cifar100", root, download)
 
 
@@ -152,8 +157,8 @@ def _class_folders(root: Path) -> dict[str, list[Path]]:
     return classes
 
 
-@SOURCES.register("imagefolder")
-def imagefolder(root: str, image_size: int = 32, channels: int = 3) -> Parts:
+@SOURCES.register("imagefolder", root=ROOT, image_size=IMAGE_SIZE, channels=CHANNELS)
+def imagefolder(root: str, image_size: int, channels: int) -> Parts:
     """ROOT/CLASS/*.png (split by hpo), or ROOT/{train,val,test}/CLASS/*.png (val optional)."""
     base = _need(Path(root), "image folder", "point data.params.root at a folder of class folders")
     split_dirs = [s for s in ("train", "val", "test") if (base / s).is_dir()]
@@ -174,8 +179,9 @@ def imagefolder(root: str, image_size: int = 32, channels: int = 3) -> Parts:
     return parts
 
 
-@SOURCES.register("annotations")
-def annotations(file: str, image_size: int = 32, channels: int = 3, classes: list[str] | None = None) -> Parts:
+@SOURCES.register("annotations", file=FILE, image_size=IMAGE_SIZE, channels=CHANNELS,
+                  classes=Option("list", None, doc="class names, in label order"))
+def annotations(file: str, image_size: int, channels: int, classes: list[str] | None) -> Parts:
     """A JSON list of {"image": path relative to the file, "label": index or class name}; an entry
     may carry "split": train | val | test, otherwise hpo splits the pool."""
     path = _need(Path(file), "annotation file", "point data.params.file at a JSON list of {image, label}")
@@ -211,7 +217,7 @@ def annotations(file: str, image_size: int = 32, channels: int = 3, classes: lis
     return parts
 
 
-@SOURCES.register("npz")
+@SOURCES.register("npz", file=FILE)
 def npz(file: str) -> Parts:
     """Arrays x, y (optionally x_val, y_val, x_test, y_test, class_names); x uint8 as (N, H, W),
     (N, H, W, C) with C in 1 / 3, or (N, C, H, W)."""
@@ -235,4 +241,4 @@ def npz(file: str) -> Parts:
 
 
 def load(name: str, params: dict[str, Any]) -> Parts:
-    return SOURCES.get(name)(**params)
+    return SOURCES.build(name, **params)

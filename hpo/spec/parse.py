@@ -1,0 +1,297 @@
+"""A study file (`search_spaces/NAME.yaml`) or an exported config -> validated values.
+
+Everything a user can get wrong is checked here, once, before Ray or torch start; each error
+names the file, the field, the value and the fix (`SpecError`, exit code 2 in the CLI). The
+fields come from `hpo.spec.schema`; a registered entry's options (a loss's gamma) from the
+catalog, i.e. from the entry's own declaration.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from hpo.errors import SpecError, unknown_name
+from hpo.spec import catalog
+from hpo.spec.options import Option, Table
+from hpo.spec.schema import (BUDGET, METRICS, PARAM_KEYS, PARAM_TYPES, RESOURCES, SAMPLER, SCHEDULER, SEARCHABLE,
+                             SECTIONS, TOP_LEVEL)
+from hpo.spec.study import Objective, Param, StudySpec, resolve_entries
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(str(path), "<file>", str(path), "no such study file",
+                        "create it, or pass --spaces-dir pointing at the folder that holds it")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError(str(path), "<file>", str(path), f"not valid YAML: {exc}") from exc
+    return parse_spec(raw, str(path), default_name=path.stem)
+
+
+def find_spec(study: str, spaces_dir: str | Path) -> StudySpec:
+    path = Path(spaces_dir) / f"{study}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in Path(spaces_dir).glob("*.yaml"))
+        raise SpecError(str(path), "--study", study, "no such study file in " + str(spaces_dir),
+                        f"known studies there: {', '.join(known) or '(none)'}")
+    return load_spec(path)
+
+
+def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
+    v = Validator(file)
+    if not isinstance(raw, dict):
+        raise SpecError(file, "<top level>", raw, "must be a mapping of sections")
+    v.known_keys(raw, TOP_LEVEL, "")
+    sections = {name: v.table(name, table, raw.get(name)) for name, table in SECTIONS.items()}
+    search = v.search(raw.get("search") or {}, sections)
+    for name, table in SECTIONS.items():
+        if table.selector:  # a searched selector (loss: {choices: [...]}) allows every choice's options
+            choices = next((p.choices for p in search if p.section == name and p.field == table.selector), None)
+            v.entry_options(name, table, sections[name], choices or (sections[name][table.selector],))
+    sampler = v.table("sampler", SAMPLER, raw.get("sampler"))
+    v.entry_options("sampler", SAMPLER, sampler, (sampler["name"],))
+    scheduler = v.table("scheduler", SCHEDULER, raw.get("scheduler"))
+    v.entry_options("scheduler", SCHEDULER, scheduler, (scheduler["name"],))
+    scheduler = resolve_scheduler(v, scheduler, sections["train"]["epochs"])
+    budget = v.table("budget", BUDGET, raw.get("budget"))
+    if budget["max_failed"] is None:
+        budget["max_failed"] = budget["n_trials"]
+    res = v.table("resources", RESOURCES, raw.get("resources"))
+    name = raw.get("study", default_name)
+    v.check("study", name, Option("str"))
+    if not name or "/" in name:
+        v.fail("study", name, "must be a plain name")
+    return StudySpec(
+        name=name, path=file, description=str(raw.get("description", "")), sections=sections,
+        minority=v.minority(raw.get("minority")), search=search, objectives=v.objectives(raw.get("objectives")),
+        sampler=sampler, scheduler=scheduler, n_trials=budget["n_trials"], max_concurrent=budget["max_concurrent"],
+        retries=budget["retries"], max_failed=budget["max_failed"],
+        cpu=float(res["cpu"]), gpu=float(res["gpu"]), raw=raw,
+    )
+
+
+def resolve_scheduler(v: "Validator", scheduler: dict[str, Any], epochs: int) -> dict[str, Any]:
+    opts = catalog.options(catalog.SCHEDULER, scheduler["name"])
+    out = {**{k: o.default for k, o in opts.items()}, **scheduler}
+    if "grace_epochs" in opts and not 1 <= out["grace_epochs"] < epochs:
+        v.fail("scheduler.grace_epochs", out["grace_epochs"], f"must be in 1 .. train.epochs - 1 ({epochs - 1})")
+    return out
+
+
+def validate_config(cfg: Any, file: str, where: str) -> dict[str, Any]:
+    """An exported trial config (what `hpo train` re-runs) checked by the study file's rules;
+    `where` prefixes every field, e.g. `configs[0]`. Returns it with every default filled in."""
+    v = Validator(file, prefix=where + ".")
+    if not isinstance(cfg, dict):
+        v.fail("", cfg, "must be a mapping of sections (a trial config written by `hpo export`)")
+    v.known_keys(cfg, (*SECTIONS, "minority", "resources"), "")
+    out = {name: v.table(name, table, cfg.get(name)) for name, table in SECTIONS.items()}
+    for name, table in SECTIONS.items():
+        if table.selector:
+            v.entry_options(name, table, out[name], (out[name][table.selector],))
+    out["minority"] = list(v.minority(cfg.get("minority")) or []) or None
+    out["resources"] = v.table("resources", RESOURCES, cfg.get("resources"))
+    return resolve_entries(out)
+
+
+class Validator:
+    """Holds the file name (and a field prefix) so every check can report them."""
+
+    def __init__(self, file: str, prefix: str = "") -> None:
+        self.file, self.prefix = file, prefix
+
+    def fail(self, fld: str, value: Any, problem: str, fix: str = "") -> None:
+        raise SpecError(self.file, (self.prefix + fld).rstrip("."), value, problem, fix)
+
+    def known_keys(self, d: Any, known: Sequence[str], where: str) -> None:
+        if not isinstance(d, dict):
+            self.fail(where or "<top level>", d, "must be a mapping")
+        for k in d:
+            if k not in known:
+                self.fail(f"{where}.{k}" if where else str(k), d[k], f"unknown field {k!r}",
+                          f"known fields{' of ' + where if where else ''}: {', '.join(known)}")
+
+    def check(self, fld: str, value: Any, option: Option) -> Any:
+        problem = option.problem(value)
+        if problem:
+            self.fail(fld, value, problem)
+        if option.type in ("path", "file"):  # absolute: Ray moves each trial's working directory
+            path = Path(value).expanduser().resolve()
+            if option.type == "file" and not path.is_file():
+                self.fail(fld, value, f"no such file ({path})", "give the path of an existing local file")
+            return str(path)
+        return value
+
+    def table(self, where: str, t: Table, d: Any) -> dict[str, Any]:
+        """The fields of `t` checked and defaulted. Keys that may be the selected entry's options
+        are kept for `entry_options`, which knows which entries may be chosen."""
+        d = {} if d is None else d
+        if not isinstance(d, dict):
+            self.fail(where, d, "must be a mapping")
+        out = t.defaults()
+        for k, value in d.items():
+            f = t.fields.get(k)
+            if isinstance(f, Table):
+                out[k] = self.table(f"{where}.{k}", f, value)
+            elif f is not None:
+                out[k] = self.check(f"{where}.{k}", value, f)
+            elif k == t.params_in or (t.selector and not t.params_in):
+                out[k] = dict(value) if isinstance(value, dict) else value  # resolved paths stay off `raw`
+            else:
+                known = [*t.fields, *([t.params_in] if t.params_in else [])]
+                self.fail(f"{where}.{k}", value, f"unknown field {k!r}", f"known fields of {where}: {', '.join(known)}")
+        if t.selector and out[t.selector] not in catalog.names(t.kind):
+            self.fail(f"{where}.{t.selector}", out[t.selector], unknown_name(t.kind, out[t.selector],
+                                                                              catalog.names(t.kind)))
+        return out
+
+    def entry_options(self, where: str, t: Table, sec: dict[str, Any], names: Sequence[str]) -> None:
+        """The options given beside a selector must belong to one of the entries it may name."""
+        given = sec.get(t.params_in) if t.params_in else {k: v for k, v in sec.items() if k not in t.fields}
+        at = f"{where}.{t.params_in}" if t.params_in else where
+        if not isinstance(given, dict):
+            self.fail(at, given, "must be a mapping")
+        declared = {n: catalog.options(t.kind, n) for n in names}
+        allowed = sorted({k for opts in declared.values() for k in opts})
+        for k, value in given.items():
+            if k not in allowed:
+                self.fail(f"{at}.{k}", value, f"no {t.kind} of {list(names)} takes parameter {k!r}",
+                          f"their parameters: {', '.join(allowed) or '(none)'}")
+            for opts in declared.values():
+                if k in opts:
+                    given[k] = self.check(f"{at}.{k}", value, opts[k])
+        if len(names) == 1:
+            for k, o in declared[names[0]].items():
+                if o.required and k not in given:
+                    self.fail(f"{at}.{k}", None, f"{t.kind} {names[0]!r} needs {k}",
+                              f"add `{k}: ...` to {at}")
+
+    def minority(self, minority: Any) -> tuple[int | str, ...] | None:
+        if minority is not None and (not isinstance(minority, list) or not minority):
+            self.fail("minority", minority, "must be a non-empty list of class indices or names",
+                      "e.g. `minority: [7, 8, 9]`, or leave it out for classes below the mean count")
+        return tuple(minority) if minority else None
+
+    def _field_for(self, name: str, sections: Mapping[str, Mapping[str, Any]]) -> tuple[str, Option]:
+        """Where a searched parameter lands in the trial config, and how its values are checked."""
+        for sec in SEARCHABLE:
+            t = SECTIONS[sec]
+            if name == sec and t.selector:  # `loss:` searches the loss's name
+                return sec, t.fields[t.selector]
+            if isinstance(t.fields.get(name), Option):
+                return sec, t.fields[name]
+            for entry in catalog.names(t.kind):
+                opts = catalog.options(t.kind, entry)
+                if name in opts:
+                    return sec, opts[name]
+        searchable = sorted({*SEARCHABLE, *(k for s in SEARCHABLE for k, f in SECTIONS[s].fields.items()
+                                            if isinstance(f, Option)),
+                             *(k for s in SEARCHABLE for e in catalog.names(SECTIONS[s].kind)
+                               for k in catalog.options(SECTIONS[s].kind, e))})
+        self.fail(f"search.{name}", name, f"unknown search parameter {name!r}",
+                  f"searchable parameters: {', '.join(searchable)}")
+        raise AssertionError  # unreachable
+
+    def search(self, d: Any, sections: Mapping[str, Mapping[str, Any]]) -> tuple[Param, ...]:
+        if not isinstance(d, dict):
+            self.fail("search", d, "must be a mapping of parameter name -> range or choices")
+        params: list[Param] = []
+        for name, body in d.items():
+            where = f"search.{name}"
+            sec, opt = self._field_for(name, sections)
+            self.known_keys(body, PARAM_KEYS, where)
+            p = self.param(name, sec, opt, body, where)
+            for alt in p.when:
+                for other, _ in alt:
+                    if other not in {q.name for q in params}:
+                        self.fail(f"{where}.when", other, "must name a search parameter listed above this one")
+            params.append(p)
+        self._entry_params_exist(params, sections)
+        return tuple(params)
+
+    def _when(self, body: dict, where: str) -> tuple:
+        when = body.get("when") or []
+        alternatives = when if isinstance(when, list) else [when]  # a list means "any of these"
+        for alt in alternatives:
+            if not isinstance(alt, dict) or not alt:
+                self.fail(f"{where}.when", when, "must be {param: [values]} or a list of such mappings",
+                          "e.g. `when: {loss: [ldam]}`")
+        return tuple(tuple((k, tuple(v if isinstance(v, list) else [v])) for k, v in alt.items())
+                     for alt in alternatives)
+
+    def param(self, name: str, sec: str, opt: Option, body: dict, where: str) -> Param:
+        kind = body.get("type") or ("categorical" if "choices" in body else
+                                    "int" if isinstance(body.get("low"), int) and isinstance(body.get("high"), int)
+                                    and opt.type == "int" else "float")
+        self.check(f"{where}.type", kind, Option("str", choices=PARAM_TYPES))
+        when = self._when(body, where)
+        if kind == "categorical":
+            choices = body.get("choices")
+            if not isinstance(choices, list) or not choices:
+                self.fail(f"{where}.choices", choices, "must be a non-empty list")
+            for c in choices:
+                self.check(f"{where}.choices", c, opt)
+                if sec == name and c not in catalog.names(SECTIONS[sec].kind):
+                    self.fail(f"{where}.choices", c, unknown_name(SECTIONS[sec].kind, c, catalog.names(SECTIONS[sec].kind)))
+            return Param(name, sec, kind, choices=tuple(choices), when=when)
+        bound = Option("int" if kind == "int" else "number")
+        for k in ("low", "high"):
+            if k not in body:
+                self.fail(f"{where}.{k}", None, f"a {kind} parameter needs {k}", f"add `{k}: ...` to {where}")
+            self.check(f"{where}.{k}", body[k], bound)
+        low, high, log = body["low"], body["high"], bool(body.get("log", False))
+        if low >= high:
+            self.fail(f"{where}.high", high, f"must be greater than low ({low})")
+        if log and low <= 0:
+            self.fail(f"{where}.low", low, "must be > 0 on a log scale", "raise low or set log: false")
+        complement = bool(body.get("complement", False))
+        if complement and kind != "float":
+            self.fail(f"{where}.complement", True, "only float parameters can be complemented")
+        for k in ("low", "high"):  # with complement, the value the trial gets is 1 - bound
+            value = 1.0 - body[k] if complement else body[k]
+            problem = opt.problem(value)
+            if problem and complement:
+                self.fail(f"{where}.{k}", body[k], f"complement: {name} = 1 - {body[k]} = {value:g} {problem}",
+                          f"with complement: true, low and high bound 1 - {name}")
+            if problem:
+                self.fail(f"{where}.{k}", body[k], problem)
+        step = body.get("step")
+        if step is not None and log:
+            self.fail(f"{where}.step", step, "step and log cannot be combined (Optuna's rule)")
+        return Param(name, sec, kind, low=low, high=high, log=log, step=step, complement=complement, when=when)
+
+    def _entry_params_exist(self, params: list[Param], sections: Mapping[str, Mapping[str, Any]]) -> None:
+        """A searched option must belong to an entry its section can choose (e.g. C needs ldam)."""
+        for p in params:
+            t = SECTIONS[p.section]
+            if p.name in t.fields or p.name == p.section:
+                continue
+            choices = next((q.choices for q in params if q.section == p.section and q.field == t.selector),
+                           (sections[p.section][t.selector],))
+            usable = sorted({k for n in choices for k in catalog.options(t.kind, n)} | set(t.fields))
+            if p.name not in usable:
+                self.fail(f"search.{p.name}", p.name, f"no {t.kind} in {list(choices)} takes {p.name!r}",
+                          f"their parameters: {', '.join(usable)}")
+
+    def objectives(self, d: Any) -> tuple[Objective, ...]:
+        if d is None:
+            d = [{"name": "minority_f1", "direction": "maximize"}, {"name": "macro_acc", "direction": "maximize"}]
+        if not isinstance(d, list) or not d:
+            self.fail("objectives", d, "must be a non-empty list of {name, direction}")
+        out = []
+        for i, o in enumerate(d):
+            self.known_keys(o, ("name", "direction"), f"objectives[{i}]")
+            name = o.get("name")
+            if name not in METRICS:
+                self.fail(f"objectives[{i}].name", name, unknown_name("metric", name, METRICS))
+            direction = o.get("direction", "maximize")
+            self.check(f"objectives[{i}].direction", direction, Option("str", choices=("maximize", "minimize")))
+            out.append(Objective(name, direction))
+        if len({o.name for o in out}) != len(out):
+            self.fail("objectives", [o.name for o in out], "an objective is listed twice")
+        return tuple(out)
+

@@ -1,0 +1,84 @@
+"""The study file's shape: every section, its fields, their types, defaults and checks.
+
+Fields of registered entries (a loss's gamma, a model's width) are not here: they are declared
+by the entry's decorator (hpo.spec.registry) and reach the validator through the catalog. A
+section with a `selector` (loss.name, rebalance.method, train.optimizer) allows the chosen
+entry's options beside the selector.
+"""
+from __future__ import annotations
+
+from hpo.spec import catalog
+from hpo.spec.options import Bool, Fraction, Int, Num, Option, Str, Table
+
+# metric names a study may optimise; all are "higher is better" fractions in [0, 1]
+METRICS: tuple[str, ...] = ("minority_f1", "macro_acc", "accuracy", "g_mean",
+                            "many_shot_acc", "medium_shot_acc", "few_shot_acc")
+
+DATA = Table({
+    "name": Str("digits"),
+    "seed": Int(0, low=0),
+    "longtail": Table({
+        "profile": Str("exp", ("exp", "step", "none")),
+        "ratio": Num(100, low=1, doc="n_max / n_min"),
+        "minority_fraction": Num(0.5, 0, 1, low_open=True, high_open=True,
+                                 doc="the share of classes the step profile shrinks"),
+    }),
+    "split": Table({
+        "val": Num(0.2, 0, 1, low_open=True, high_open=True),
+        "test": Num(0.2, 0, 1, low_open=True, high_open=True),
+        "val_from": Str("test", ("test", "train")),
+    }),
+}, selector="name", kind=catalog.DATA, params_in="params")
+
+MODEL = Table({"name": Str("small_cnn")}, selector="name", kind=catalog.MODEL)
+
+TRAIN = Table({
+    "epochs": Int(30, low=1),
+    "lr": Num(0.05, 0, low_open=True),
+    "batch_size": Int(32, low=1),
+    "optimizer": Str("sgd"),
+    "weight_decay": Num(5e-4, low=0),
+    "device": Str("auto", ("auto", "cpu", "cuda")),
+    "seed": Int(0, low=0),
+    "compile": Option("auto_bool", "auto", choices=("auto", True, False), doc="auto: on CUDA only"),
+    # on-device batch augmentation for small images: random crop after zero padding, h-flip
+    "augment": Table({"crop_padding": Int(0, low=0), "flip": Bool(False)}),
+}, selector="optimizer", kind=catalog.OPTIMIZER)
+
+LOSS = Table({
+    "name": Str("ce"),
+    # deferred re-weighting, for every loss: from drw_start * epochs on (1.0 = never)
+    "drw_start": Num(1.0, 0, 1, doc="a fraction of the epochs"),
+    "drw_beta": Fraction(0.9999),
+}, selector="name", kind=catalog.LOSS)
+
+REBALANCE = Table({
+    "method": Str("threshold"),
+    "start": Num(0.0, 0, 1, doc="deferred rebalancing: the fraction of epochs before it starts"),
+}, selector="method", kind=catalog.REBALANCE)
+
+METRICS_GROUPS = Table({  # many / medium / few-shot groups by training count (Liu et al. 2019's 100 / 20)
+    "many_above": Int(100, low=0),
+    "few_below": Int(20, low=0),
+})
+
+# the sections a trial's config is made of, in the order they are validated
+SECTIONS: dict[str, Table] = {"data": DATA, "model": MODEL, "train": TRAIN, "loss": LOSS, "rebalance": REBALANCE,
+                              "metrics": METRICS_GROUPS}
+
+SAMPLER = Table({"name": Str("gp"), "seed": Int(0, low=0)}, selector="name", kind=catalog.SAMPLER)
+SCHEDULER = Table({"name": Str("none")}, selector="name", kind=catalog.SCHEDULER)
+BUDGET = Table({
+    "n_trials": Int(12, low=1),
+    "max_concurrent": Int(2, low=1),
+    "retries": Int(1, low=0, doc="Ray restarts of a trial whose worker died"),
+    "max_failed": Option("int", None, low=1, doc="a launch gives up after this many FAIL trials; default n_trials"),
+})
+RESOURCES = Table({"cpu": Num(1, 0, low_open=True), "gpu": Num(0, low=0)})
+
+TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "sampler", "scheduler", "budget",
+             "resources")
+PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "complement", "when")
+PARAM_TYPES = ("float", "int", "categorical")
+# sections whose fields (and whose selected entries' options) `search:` may name, first match wins
+SEARCHABLE = ("train", "rebalance", "loss", "model")

@@ -1,0 +1,131 @@
+"""Several launchers, one study: who owns a RUNNING trial, who may start the next one.
+
+Optuna's heartbeat only works under `study.optimize`; Ray drives Optuna by ask / tell, so hpo
+keeps its own record. Each `hpo launch` registers itself on the study (a user attribute
+`hpo_launcher:<id>` with host, pid and a heartbeat refreshed every few seconds) and stamps the
+trials it asks for with its id. A launcher is alive while its heartbeat is fresh and, on its
+own host, while its pid exists. At start, a launch sweeps RUNNING trials whose launcher is gone:
+each becomes FAIL (`fail_reason: launcher_lost`) and its parameters are enqueued once more.
+
+The budget is study-wide and checked before every new trial, under a PostgreSQL advisory lock
+when the storage is PostgreSQL, so concurrent launchers never start more trials than the budget
+leaves: the slot counts COMPLETE plus RUNNING trials of live launchers.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+import zlib
+from typing import Any, Iterator
+
+import optuna
+from optuna.trial import TrialState
+
+from hpo.study.storage import ATTR_FAIL_REASON
+
+ATTR_LAUNCHER_PREFIX = "hpo_launcher:"
+ATTR_OWNER = "hpo_launcher"
+ATTR_RETRY_OF = "hpo_retry_of"
+HEARTBEAT_S = 5.0
+STALE_AFTER_S = float(os.environ.get("HPO_STALE_AFTER_S", 60))  # a silent launcher is gone after this
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def launcher_alive(info: dict[str, Any], now: float | None = None) -> bool:
+    if info.get("stopped"):
+        return False
+    if now is None:
+        now = time.time()
+    if info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1))):
+        return False  # same machine, process gone: no need to wait for the heartbeat to age
+    return now - float(info.get("heartbeat", 0)) < STALE_AFTER_S
+
+
+def launchers(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    return {k[len(ATTR_LAUNCHER_PREFIX):]: v for k, v in study.user_attrs.items() if k.startswith(ATTR_LAUNCHER_PREFIX)}
+
+
+class Launcher:
+    """This launch's registration on the study, kept fresh by a daemon thread."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study, self.id = study, uuid.uuid4().hex[:12]
+        self.others_alive = [k for k, v in launchers(study).items() if launcher_alive(v)]
+        self._stop = threading.Event()
+        self._beat()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="hpo-heartbeat")
+        self._thread.start()
+
+    def _beat(self, stopped: bool = False) -> None:
+        info = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time(), "stopped": stopped}
+        self.study.set_user_attr(ATTR_LAUNCHER_PREFIX + self.id, info)
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(Exception):  # a missed beat is retried; it must not kill the launch
+                self._beat()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HEARTBEAT_S)
+        with contextlib.suppress(Exception):
+            self._beat(stopped=True)
+
+
+def sweep(study: optuna.Study) -> list[int]:
+    """FAIL the RUNNING trials of launchers that are gone and enqueue their params once more.
+    Returns the numbers of the trials swept."""
+    alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
+    storage, swept = study._storage, []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.user_attrs.get(ATTR_OWNER) in alive:
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, ATTR_FAIL_REASON, "launcher_lost")
+            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another launcher swept it first
+        swept.append(t.number)
+        if ATTR_RETRY_OF not in t.user_attrs and t.params:  # once: a retry that dies stays dead
+            study.enqueue_trial(t.params, user_attrs={ATTR_RETRY_OF: t.number}, skip_if_exists=False)
+    return swept
+
+
+def counts(study: optuna.Study) -> tuple[int, int]:
+    """(COMPLETE trials, RUNNING trials of live launchers), read fresh from the storage."""
+    alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
+    storage = study._storage
+    complete = storage.get_n_trials(study._study_id, state=TrialState.COMPLETE)
+    running = storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    return complete, sum(t.user_attrs.get(ATTR_OWNER) in alive for t in running)
+
+
+@contextlib.contextmanager
+def budget_lock(storage: optuna.storages.RDBStorage, study_name: str) -> Iterator[None]:
+    """Serialise "count, then ask" across launchers. PostgreSQL: an advisory lock per study.
+    Other back-ends: nothing (SQLite is for one launcher; `hpo launch` warns otherwise)."""
+    engine = storage.engine
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = zlib.crc32(f"hpo:{study_name}".encode())
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
+        try:
+            yield
+        finally:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
+            conn.commit()

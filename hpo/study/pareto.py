@@ -1,0 +1,98 @@
+"""Pareto logic for every reader of a study: directions, dominance, fronts, crowding, hypervolume.
+
+Objectives are compared after multiplying by their sign (+1 maximise, -1 minimise), so every
+function here works on "higher is better" numbers. Only trials that ran all their epochs enter
+a front (`full_trials`): a trial the scheduler stopped early is COMPLETE with partial values.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import optuna
+
+from hpo.study.storage import ATTR_STOPPED_EARLY
+
+Point = Sequence[float]
+
+
+def signs(directions: Sequence[Any]) -> list[int]:
+    """+1 per maximised objective, -1 per minimised one; takes "maximize" / "max" / StudyDirection."""
+    return [1 if str(getattr(d, "name", d)).lower().startswith("max") else -1 for d in directions]
+
+
+def dominates(a: Point, b: Point, sgn: Sequence[int]) -> bool:
+    """a dominates b: no worse in every objective, better in one."""
+    return all(s * x >= s * y for x, y, s in zip(a, b, sgn)) and any(s * x > s * y for x, y, s in zip(a, b, sgn))
+
+
+def nondominated_ranks(points: Sequence[Point], sgn: Sequence[int]) -> list[int]:
+    """Front index of each point: 0 for the Pareto front, 1 for the front once 0 is removed, ..."""
+    ranks, left, front_no = [-1] * len(points), set(range(len(points))), 0
+    while left:
+        front = {i for i in left if not any(dominates(points[j], points[i], sgn) for j in left if j != i)}
+        for i in front:
+            ranks[i] = front_no
+        left -= front
+        front_no += 1
+    return ranks
+
+
+def crowding(points: Sequence[Point], members: Sequence[int]) -> dict[int, float]:
+    """NSGA-II crowding distance of each member of one front (boundary points: infinite)."""
+    dist = {i: 0.0 for i in members}
+    if len(members) <= 2:
+        return {i: math.inf for i in members}
+    for m in range(len(points[members[0]])):
+        order = sorted(members, key=lambda i: points[i][m])
+        lo, hi = points[order[0]][m], points[order[-1]][m]
+        dist[order[0]] = dist[order[-1]] = math.inf
+        if hi == lo:
+            continue
+        for a, b, c in zip(order, order[1:], order[2:]):
+            dist[b] += (points[c][m] - points[a][m]) / (hi - lo)
+    return dist
+
+
+def hypervolume(points: Sequence[Point], sgn: Sequence[int], ref: Point) -> float:
+    """The volume dominated by `points` and bounded by the reference point `ref` (exact; slices
+    along the last objective, recursively: fine for the fronts of a study, tens of points)."""
+    r = [s * x for s, x in zip(sgn, ref)]
+    up = [tuple(s * x for s, x in zip(sgn, p)) for p in points]
+    return _hv([p for p in up if all(x > y for x, y in zip(p, r))], r)
+
+
+def _hv(points: list[tuple[float, ...]], ref: list[float]) -> float:
+    if not points:
+        return 0.0
+    if len(ref) == 1:
+        return max(p[0] for p in points) - ref[0]
+    levels = sorted({p[-1] for p in points}, reverse=True) + [ref[-1]]
+    return sum(_hv([p[:-1] for p in points if p[-1] >= hi], ref[:-1]) * (hi - lo)
+               for hi, lo in zip(levels, levels[1:]))
+
+
+def full_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """COMPLETE trials that ran all their epochs: the ones fronts and reports may use."""
+    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if ATTR_STOPPED_EARLY not in t.user_attrs]
+
+
+def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Non-dominated full trials, sorted by the first objective, best first."""
+    sgn, trials = signs(study.directions), full_trials(study)
+    best = [t for t in trials if not any(dominates(o.values, t.values, sgn) for o in trials if o is not t)]
+    return sorted(best, key=lambda t: (-sgn[0] * t.values[0], t.number))
+
+
+def hypervolume_history(study: optuna.Study) -> list[tuple[int, float]]:
+    """(trial number, hypervolume of the front of the full trials so far), in trial order. The
+    reference point is the worst value of a [0, 1] metric: 0 when maximised, 1 when minimised."""
+    sgn = signs(study.directions)
+    ref = [0.0 if s > 0 else 1.0 for s in sgn]
+    points: list[Point] = []
+    out = []
+    for t in sorted(full_trials(study), key=lambda t: t.number):
+        points.append(t.values)
+        out.append((t.number, hypervolume(points, sgn, ref)))
+    return out

@@ -1,0 +1,172 @@
+"""Where studies live: URL resolution, the Optuna RDB storage, and create-or-resume by name."""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+from sqlalchemy.engine import make_url
+
+from hpo.errors import UserError
+from hpo.spec import StudySpec
+
+ENV_VAR = "HPO_STORAGE"
+PASSWORD_ENV = "HPO_STORAGE_PASSWORD"  # the database password, when the URL has none
+PASSWORD_FILE_ENV = "HPO_STORAGE_PASSWORD_FILE"  # ... or a file holding it (docker secrets)
+DEFAULT_DIR = Path("storage")
+DEFAULT_DB = "hpo.db"
+
+# user attributes hpo writes on a study / its trials (one place, so readers agree on names)
+ATTR_SPEC = "hpo_spec"  # the study file's content at first launch
+ATTR_OBJECTIVES = "hpo_objectives"  # [{name, direction}]
+ATTR_SEARCH = "hpo_search"  # {optuna name: {type, choices}}: what a resumed launch may not change
+ATTR_CONFIG = "config"  # a trial's full config: exactly what it trained
+ATTR_STOPPED_EARLY = "hpo_stopped_early"  # epoch reached; kept out of Pareto exports
+ATTR_FAIL_REASON = "fail_reason"
+
+
+def resolve_url(flag: str | None = None) -> str:
+    """--storage flag, else $HPO_STORAGE, else a SQLite file under ./storage (absolute: Ray moves cwd)."""
+    url = flag or os.environ.get(ENV_VAR)
+    if url:
+        try:
+            parsed = make_url(url)
+        except Exception:  # sqlalchemy's ArgumentError and friends; their text may hold the password
+            raise UserError(f"--storage / {ENV_VAR}: {redact(url)!r} is not a SQLAlchemy URL; "
+                            "e.g. sqlite:////abs/path/hpo.db or postgresql://user@host/db") from None
+        if parsed.password is None and parsed.get_backend_name() != "sqlite":
+            password = _password_from_env()
+            if password is not None:
+                url = parsed.set(password=password).render_as_string(hide_password=False)
+        return url
+    path = (DEFAULT_DIR / DEFAULT_DB).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _password_from_env() -> str | None:
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    path = os.environ.get(PASSWORD_FILE_ENV)
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise UserError(f"{PASSWORD_FILE_ENV}={path}: cannot read the password file ({exc.strerror})") from None
+    return None
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for logs and messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable storage URL>"
+
+
+def sqlite_path(url: str) -> Path | None:
+    u = make_url(url)
+    return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    engine: dict[str, Any] = {}
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.parent.is_dir():
+            raise UserError(f"storage: folder {path.parent} of the SQLite file does not exist; create it first")
+        engine["connect_args"] = {"timeout": 60}  # wait on a busy writer instead of failing
+    else:
+        engine.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+    try:
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+    except Exception as exc:
+        password = make_url(url).password
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        if password:
+            text = text.replace(str(password), "***")
+        raise UserError(f"storage: cannot open {redact(url)}: {type(exc).__name__}: {text}") from None
+    if path is not None:
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # connections opened before the listener would miss the pragmas
+    return storage
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL: readers (optuna-dashboard, `hpo status`) never block the launcher's writes, and a
+    commit appends to the log instead of rewriting pages; synchronous=NORMAL syncs at
+    checkpoints, not every commit (a power cut can lose the last commits, never corrupt)."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def load_study(storage: optuna.storages.RDBStorage, name: str) -> optuna.Study:
+    known = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    if name not in known:
+        raise UserError(f"no study {name!r} in this storage; studies there: {', '.join(known) or '(none)'}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage) -> optuna.Study:
+    """Create the study, or resume it if its objectives and directions are the ones the spec asks for."""
+    directions = spec.directions
+    objectives = [{"name": o.name, "direction": o.direction} for o in spec.objectives]
+    known = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    search = search_signature(spec)
+    if spec.name in known:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+        had = study.user_attrs.get(ATTR_OBJECTIVES)
+        if had is not None and had != objectives:
+            raise UserError(f"{spec.path}: objectives {objectives} differ from those study {spec.name!r} "
+                            f"was created with: {had}; use a new study name, or restore the objectives")
+        changed = [f"  {name}: was {old}, now {search[name]}" for name, old in
+                   study.user_attrs.get(ATTR_SEARCH, {}).items() if name in search and search[name] != old]
+        if changed:
+            raise UserError(f"{spec.path}: study {spec.name!r} exists with other parameter kinds or choices; "
+                            "its samplers would mix incompatible trials:\n" + "\n".join(changed) +
+                            "\n  fix: restore them, or launch under a new study name (ranges may change)")
+        return study
+    study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions)
+    study.set_user_attr(ATTR_OBJECTIVES, objectives)
+    study.set_user_attr(ATTR_SEARCH, search)
+    study.set_user_attr(ATTR_SPEC, json.loads(json.dumps(spec.raw, default=str)))
+    with warnings.catch_warnings():  # experimental in Optuna, stable in practice since 3.2
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(spec.metric_names)  # optuna-dashboard shows these, not "Objective 0"
+    return study
+
+
+def search_signature(spec: StudySpec) -> dict[str, dict[str, Any]]:
+    """Per searched parameter, what must not change between launches of a study: its kind, and
+    for a categorical its choices. Ranges may move (Optuna handles a changed distribution)."""
+    return {p.optuna_name: {"type": p.type, "choices": list(p.choices)} if p.type == "categorical"
+            else {"type": p.type} for p in spec.search}
+
+
+def objective_names(study: optuna.Study) -> list[str]:
+    objs = study.user_attrs.get(ATTR_OBJECTIVES)
+    return [o["name"] for o in objs] if objs else [f"value_{i}" for i in range(len(study.directions))]
+
+
+def counts_by_state(study: optuna.Study) -> dict[str, int]:
+    return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
+
+
+def record_data(study: optuna.Study, splits: Any) -> None:
+    """The training class counts, names and split sizes a launch trains on, on the study."""
+    study.set_user_attr("class_counts", splits.class_counts)
+    study.set_user_attr("class_names", list(splits.class_names))
+    study.set_user_attr("split_sizes", {"train": len(splits.train.y), "val": len(splits.val.y),
+                                        "test": len(splits.test.y)})
+
+
+def n_complete(study: optuna.Study) -> int:
+    """COMPLETE trials: what the study-wide budget counts."""
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))

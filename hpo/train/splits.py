@@ -1,0 +1,97 @@
+"""The split a trial trains on: source -> train / val / test -> long-tail cut of train.
+
+- A source that gives one pool is split stratified into train / val / test (fractions
+  `split.val`, `split.test`); with `val_from: train` the validation part is instead carved
+  stratified from the long-tailed training part.
+- A source with its own test set (CIFAR, train/ + test/ folders): `val_from: test` (default)
+  carves a validation set from the test set, stratified, so it keeps the test set's balance
+  (`split.val` of it); `val_from: train` carves it from the long-tailed train set.
+- Only the training part is cut to the long tail; the test split never feeds the objective.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from hpo.errors import UserError
+from hpo.train.longtail import longtail_counts, take_counts
+from hpo.train.sources import ImageSet, load
+
+__all__ = ["ImageSet", "Splits", "prepare"]
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet  # never used by the objective; only `hpo train` reports on it
+
+    @property
+    def class_counts(self) -> list[int]:
+        return np.bincount(self.train.y, minlength=len(self.train.class_names)).tolist()
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.train.class_names
+
+
+def _subset(s: ImageSet, idx: np.ndarray) -> ImageSet:
+    return ImageSet(s.x[idx], s.y[idx], s.class_names)
+
+
+def _carve(s: ImageSet, fraction: float, seed: int, what: str) -> tuple[ImageSet, ImageSet]:
+    """Stratified split of `s` into (rest, carved) with `fraction` of each class carved out."""
+    counts = np.bincount(s.y, minlength=len(s.class_names))
+    if (counts < 2).any():
+        few = [s.class_names[k] for k in np.flatnonzero(counts < 2)]
+        raise UserError(f"data.split: classes {few} have fewer than 2 images, too few to carve a {what} split; "
+                        f"lower data.longtail.ratio or use data.split.val_from: test")
+    try:
+        rest, carved = train_test_split(np.arange(len(s.y)), test_size=fraction, stratify=s.y, random_state=seed)
+    except ValueError as exc:  # sklearn: the fraction leaves fewer images than classes
+        raise UserError(f"data.split: cannot carve a stratified {what} split of {fraction} from "
+                        f"{len(s.y)} images in {len(counts)} classes ({exc}); raise data.split.{what}") from None
+    return _subset(s, np.sort(rest)), _subset(s, np.sort(carved))
+
+
+def cut_longtail(train: ImageSet, lt: dict[str, Any], seed: int) -> ImageSet:
+    if lt["profile"] == "none":
+        return train
+    pool = np.bincount(train.y, minlength=len(train.class_names))
+    # n_max is the smallest class of the (balanced) pool, so every class can supply its count
+    counts = longtail_counts(int(pool.min()), len(pool), lt["profile"], float(lt["ratio"]),
+                             float(lt["minority_fraction"]))
+    return _subset(train, take_counts(train.y, counts, seed))
+
+
+def prepare(data_cfg: dict[str, Any]) -> Splits:
+    parts = load(data_cfg["name"], dict(data_cfg["params"]))
+    seed, split = int(data_cfg["seed"]), data_cfg["split"]
+    val_from = split["val_from"]
+    if "all" in parts:
+        pool = parts["all"]
+        pool, test = _carve(pool, split["test"], seed, "test")
+        if val_from == "test":  # both held-out parts keep the source's balance
+            pool, val = _carve(pool, split["val"] / (1 - split["test"]), seed, "val")
+        train = cut_longtail(pool, data_cfg["longtail"], seed)
+        if val_from == "train":
+            train, val = _carve(train, split["val"], seed, "val")
+    else:
+        train, test = cut_longtail(parts["train"], data_cfg["longtail"], seed), parts["test"]
+        if "val" in parts:
+            val = parts["val"]
+        elif val_from == "test":
+            test, val = _carve(test, split["val"], seed, "val")
+        else:
+            train, val = _carve(train, split["val"], seed, "val")
+    out = Splits(train, val, test)
+    for name, part in (("training", out.train), ("validation", out.val)):
+        counts = np.bincount(part.y, minlength=len(out.class_names))
+        if (counts == 0).any():
+            missing = [out.class_names[k] for k in np.flatnonzero(counts == 0)]
+            raise UserError(f"data.split leaves classes {missing} without {name} images; "
+                            "raise data.split.val or lower data.longtail.ratio")
+    return out

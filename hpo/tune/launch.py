@@ -1,0 +1,186 @@
+"""`hpo launch`: one Tuner run of a study on Ray Tune.
+
+StudySearch (the study in SQL, define-by-run space, every objective) behind a
+ConcurrencyLimiter; function trials with per-trial resources and reused actors. Only the driver
+writes to the study; workers train and report.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter
+
+from hpo.errors import UserError
+from hpo.spec import StudySpec
+from hpo.study import coordination
+from hpo.study import storage as st
+from hpo.study.pareto import full_trials
+from hpo.study.space import DefineByRun, build_sampler
+from hpo.tune.mo_asha import SCHEDULERS
+from hpo.tune.searcher import StudySearch
+from hpo.tune.trainable import trainable
+from hpo.views import artifacts, notes
+from hpo.views.progress import Progress
+
+Echo = Callable[[str], None]
+RAY_DIR = Path("storage/ray")  # Tune's experiment folders (one per study), trial logs included
+
+# Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
+# and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py)
+_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+            "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9"}
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    study: optuna.Study
+    ran: int  # trials this launch started
+    failed: int  # of which ended FAIL
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run, beside what the study file says: the `hpo launch` flags."""
+
+    n_trials: int | None = None
+    max_concurrent: int | None = None
+    ray_address: str | None = None
+    verbose: bool = False
+    quiet: bool = False
+    trial_fn: Callable[..., None] | None = None  # replaces `trainable` (bench/overhead.py: no-op trials)
+    artifact_dir: Path | None = None
+
+    def echo(self, line: str) -> None:
+        if not self.quiet:
+            print(line)
+
+
+def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
+    """Run trials until the study has its budget (study-wide) of COMPLETE trials.
+
+    Trials that FAIL are replaced (up to budget.max_failed per launch); RUNNING trials of a
+    launcher that is gone are swept first (coordination.sweep). `flags` are `Options` fields.
+    """
+    from hpo.train.preflight import check_study  # torch, only once the spec is valid
+
+    opt = Options(**flags)
+    if not opt.verbose:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = st.open_storage(url)
+    splits = check_study(spec)
+    study = st.open_study(spec, storage)
+    st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
+    notes.save(study, spec, splits)
+    swept = coordination.sweep(study)
+    if swept:
+        opt.echo(f"trials {swept} were left RUNNING by a launcher that is gone: marked FAIL (launcher_lost), "
+                 "their parameters queued once more")
+    budget = opt.n_trials or spec.n_trials
+    done = st.n_complete(study)
+    opt.echo(f"study {spec.name!r} in {st.redact(url)}: {done} COMPLETE of a budget of {budget}")
+    if done >= budget:
+        opt.echo("budget already reached; raise --n-trials to run more")
+        return LaunchResult(study, 0, 0)
+    launcher = coordination.Launcher(study)
+    try:
+        if launcher.others_alive and storage.engine.dialect.name == "sqlite":
+            opt.echo(f"WARNING: {len(launcher.others_alive)} other launcher(s) are running on study {spec.name!r} "
+                     "in this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
+                     "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
+        searcher = _searcher(spec, storage, study, launcher.id, budget, opt)
+        with _ray_session(spec, opt):
+            seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
+    finally:
+        launcher.stop()
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    _summary(spec, study, searcher, budget, seconds, opt)
+    return LaunchResult(study, searcher.n_done, searcher.n_failed)
+
+
+def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study, launcher_id: str,
+              budget: int, opt: Options) -> StudySearch:
+    progress = Progress(spec.metric_names, spec.directions, budget, [t.values for t in full_trials(study)],
+                        stream=open(os.devnull, "w") if opt.quiet else None)
+    return StudySearch(
+        space=DefineByRun(spec), metric=spec.metric_names,
+        mode=["max" if d == "maximize" else "min" for d in spec.directions],
+        sampler=build_sampler(spec, len(study.trials)), study_name=spec.name, storage=storage,
+        spec=spec, progress=progress, artifact_store=artifacts.store(opt.artifact_dir or artifacts.artifact_dir()),
+        budget=budget, launcher_id=launcher_id,
+    )
+
+
+@contextlib.contextmanager
+def _ray_session(spec: StudySpec, opt: Options) -> Iterator[None]:
+    """A local Ray (or the cluster at --ray-address) that has the resources a trial asks for."""
+    for k, v in _RAY_ENV.items():
+        os.environ.setdefault(k, v)
+    # Ray warns when the define-by-run call takes over a second; with the GP sampler that call is
+    # the model fit (sampling, not training), which is expected
+    warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space` argument took")
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=opt.ray_address, include_dashboard=False, configure_logging=True,
+                 logging_level=logging.INFO if opt.verbose else logging.ERROR, log_to_driver=opt.verbose)
+    if not opt.verbose:
+        for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        have = ray.cluster_resources()
+        for kind, want in (("CPU", spec.cpu), ("GPU", spec.gpu)):
+            if want > have.get(kind, 0):  # Ray would leave every trial PENDING, forever
+                raise UserError(f"{spec.path}: resources.{kind.lower()} = {want:g} per trial, but the Ray cluster "
+                                f"has {have.get(kind, 0):g} {kind}(s); lower it, or join a cluster that has them "
+                                "(--ray-address)")
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _fit(spec: StudySpec, searcher: StudySearch, opt: Options, left: int) -> float:
+    """Run the Tuner; returns the seconds it took."""
+    concurrent = opt.max_concurrent or spec.max_concurrent
+    opt.echo(f"running up to {left} trials, {concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each")
+    scheduler = SCHEDULERS.build(spec.scheduler["name"], metrics=spec.metric_names, directions=spec.directions,
+                                 max_epochs=int(spec.sections["train"]["epochs"]),
+                                 **{k: v for k, v in spec.scheduler.items() if k != "name"})
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(opt.trial_fn or trainable, spec=spec),
+                            {"cpu": spec.cpu, "gpu": spec.gpu}),
+        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=concurrent),
+                                    scheduler=scheduler, num_samples=-1,  # the searcher ends the run
+                                    reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=spec.name, storage_path=str(RAY_DIR.resolve()), verbose=1 if opt.verbose else 0,
+            failure_config=tune.FailureConfig(max_failures=spec.retries, fail_fast=False),
+            log_to_file=not opt.verbose,  # trial stdout/stderr go to the experiment folder, not the terminal
+        ),
+    )
+    t0 = time.perf_counter()
+    try:
+        tuner.fit()
+    finally:
+        searcher.progress.close()
+    return time.perf_counter() - t0
+
+
+def _summary(spec: StudySpec, study: optuna.Study, searcher: StudySearch, budget: int, seconds: float,
+             opt: Options) -> None:
+    opt.echo(f"done in {seconds:.1f}s: {st.n_complete(study)} COMPLETE of {budget}; "
+             f"states {st.counts_by_state(study)}")
+    if searcher.n_failed:
+        opt.echo(f"{searcher.n_failed} trial(s) FAILED; their reasons are in the trial user attribute "
+                 f"'{st.ATTR_FAIL_REASON}', their logs under {RAY_DIR.resolve() / spec.name}")
+    sys.stdout.flush()

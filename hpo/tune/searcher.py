@@ -1,0 +1,85 @@
+"""The searcher Ray Tune asks for each trial's parameters: OptunaSearch on the study in SQL,
+plus the study-wide budget, the trial's record (config, metrics, artifacts) and hpo's outcome rule."""
+from __future__ import annotations
+
+import json
+import pickle
+from typing import Any
+
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from hpo.spec import StudySpec
+from hpo.study import coordination
+from hpo.study import storage as st
+from hpo.tune.outcome import DETAILS, decide
+from hpo.views import artifacts
+from hpo.views.progress import Progress
+
+
+class StudySearch(OptunaSearch):
+    """OptunaSearch that keeps the study-wide budget across launchers, stores what a trial
+    trained and measured, and never lets a broken result leave a trial RUNNING."""
+
+    def __init__(self, *args: Any, spec: StudySpec, progress: Progress, artifact_store: Any, budget: int,
+                 launcher_id: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
+        self.budget, self.launcher_id = budget, launcher_id
+        self.n_done = self.n_failed = 0
+
+    def __getstate__(self) -> dict:
+        # Ray pickles the searcher into its experiment folder (tuner.pkl, searcher state). The
+        # storage, the study and its trials carry the database URL and password, and the
+        # database already holds all of it: leave them out.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_storage", "_ot_study", "_ot_trials")}
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__getstate__(), f)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if trial_id in self._ot_trials:
+            return super().suggest(trial_id)
+        if self.n_failed >= self.spec.max_failed:
+            return Searcher.FINISHED  # the space or the machine is broken: stop burning trials
+        with coordination.budget_lock(self._storage, self._study_name):
+            complete, running = coordination.counts(self._ot_study)
+            if complete >= self.budget:
+                return Searcher.FINISHED
+            if complete + running >= self.budget:
+                return None  # the running trials may still fill the budget: ask again later
+            config = super().suggest(trial_id)
+            self._ot_trials[trial_id].set_user_attr(coordination.ATTR_OWNER, self.launcher_id)
+        self.progress.trial_started()
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        outcome = decide(result, error, self.metric)
+        ot_trial.set_user_attr(st.ATTR_CONFIG, self.spec.trial_config(ot_trial.params))
+        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        if outcome.stopped_at is not None:
+            ot_trial.set_user_attr(st.ATTR_STOPPED_EARLY, outcome.stopped_at)
+        if result and DETAILS in result:
+            for key, value in json.loads(result[DETAILS]).items():
+                ot_trial.set_user_attr(key, value)
+        self._store_artifacts(ot_trial, result)
+        if outcome.reason:
+            ot_trial.set_user_attr(st.ATTR_FAIL_REASON, outcome.reason)
+        self.n_failed += outcome.failed
+        self._ot_study.tell(ot_trial, outcome.values, state=outcome.state)
+        self._completed_trials.add(trial_id)
+        self.n_done += 1
+        self.progress.trial_finished(ot_trial.number, outcome.state.name, outcome.values, outcome.reason,
+                                     outcome.stopped_at)
+
+    def _store_artifacts(self, ot_trial: Any, result: dict | None) -> None:
+        if not (result and result.get(artifacts.RESULT_KEY)):
+            return
+        try:
+            artifacts.upload(result[artifacts.RESULT_KEY], ot_trial, self.artifact_store)
+        except Exception as exc:  # noqa: BLE001 - a full disk must not lose the trial's values
+            self.progress.echo(f"warning: trial {ot_trial.number}: artifacts not stored: {exc}")

@@ -1,0 +1,150 @@
+"""`hpo report`: a study on one HTML page with PNG figures.
+
+- pareto_front.png: every COMPLETE trial, the Pareto front highlighted (first two objectives);
+- hypervolume.png: hypervolume of the front after each trial, reference point 0 for maximised
+  objectives and 1 for minimised ones (every hpo metric is a fraction in [0, 1]);
+- per_loss.csv: best and median of each objective per loss type;
+- importance.png: fANOVA parameter importance for each objective (Optuna's evaluator).
+
+Trials a scheduler stopped early are left out everywhere: their values are partial.
+"""
+from __future__ import annotations
+
+import html
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from hpo.study import storage as st
+from hpo.study.pareto import front as pareto_front
+from hpo.study.pareto import full_trials, hypervolume_history, signs
+
+FIGSIZE, DPI = (8, 6), 100  # every PNG is 800 x 600 pixels
+
+
+def per_loss_table(study: optuna.Study) -> pd.DataFrame:
+    names = st.objective_names(study)
+    rows = [{"loss": (t.user_attrs.get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
+             **dict(zip(names, t.values))} for t in full_trials(study)]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    groups = df.groupby("loss")
+    table = pd.DataFrame({"trials": groups.size()})
+    for n, s in zip(names, signs(study.directions)):
+        table[f"{n} best"] = groups[n].max() if s > 0 else groups[n].min()
+        table[f"{n} median"] = groups[n].median()
+    return table.sort_values(f"{names[0]} best", ascending=False)
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=FIGSIZE, dpi=DPI)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=DPI)  # no bbox="tight": the size stays FIGSIZE x DPI
+    plt.close(fig)
+    return path
+
+
+def plot_front(study: optuna.Study, path: Path) -> Path:
+    names = st.objective_names(study)
+    fig, ax = _figure()
+    trials = full_trials(study)
+    front = {t.number for t in pareto_front(study)}
+    rest = [t for t in trials if t.number not in front]
+    ax.scatter([t.values[0] for t in rest], [t.values[-1] for t in rest], c="lightgrey", label="trials")
+    best = sorted((t for t in trials if t.number in front), key=lambda t: t.values[0])
+    ax.plot([t.values[0] for t in best], [t.values[-1] for t in best], "o-", c="tab:red", label="Pareto front")
+    for t in best:
+        ax.annotate(str(t.number), (t.values[0], t.values[-1]), textcoords="offset points", xytext=(4, 4))
+    ax.set(xlabel=names[0], ylabel=names[-1], title=f"{study.study_name}: {len(trials)} trials")
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_hypervolume(history: list[tuple[int, float]], path: Path) -> Path:
+    fig, ax = _figure()
+    ax.step([n for n, _ in history], [h for _, h in history], where="post")
+    ax.set(xlabel="trial", ylabel="hypervolume (reference 0 / 1)", title="hypervolume of the Pareto front")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def importances(study: optuna.Study) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """Importance per objective, and why any objective has none (too few trials, say)."""
+    out, problems = {}, []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, name in enumerate(st.objective_names(study)):
+            try:
+                out[name] = optuna.importance.get_param_importances(study, target=lambda t, i=i: t.values[i])
+            except (ValueError, RuntimeError) as exc:
+                problems.append(f"{name}: {exc}")
+    return out, problems
+
+
+def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
+    fig, ax = _figure()
+    params = sorted({p for v in imp.values() for p in v})
+    width = 0.8 / max(len(imp), 1)
+    for j, (name, values) in enumerate(imp.items()):
+        ax.barh(np.arange(len(params)) + j * width, [values.get(p, 0.0) for p in params], height=width, label=name)
+    ax.set_yticks(np.arange(len(params)) + width * (len(imp) - 1) / 2, params)
+    ax.set(xlabel="importance (fANOVA, normalised)", title="parameter importance")
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def write_report(study: optuna.Study, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    if not full_trials(study):
+        from hpo.errors import UserError
+
+        raise UserError(f"study {study.study_name!r} has no COMPLETE trials to report on yet")
+    history = hypervolume_history(study)
+    plot_front(study, out / "pareto_front.png")
+    plot_hypervolume(history, out / "hypervolume.png")
+    imp, problems = importances(study)
+    plot_importance(imp, out / "importance.png")
+    table = per_loss_table(study)
+    table.to_csv(out / "per_loss.csv")
+    front = pd.DataFrame([{"trial": t.number, **dict(zip(st.objective_names(study), t.values)), **t.params}
+                          for t in pareto_front(study)])
+    front.to_csv(out / "pareto_front.csv", index=False)
+    page = out / "index.html"
+    page.write_text(_html(study, history, table, front, problems))
+    return page
+
+
+def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataFrame, front: pd.DataFrame,
+          problems: list[str]) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(st.counts_by_state(study).items()))
+    cls: Any = study.user_attrs.get("class_counts")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>hpo report: {html.escape(study.study_name)}</title>
+<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
+<h1>{html.escape(study.study_name)}</h1>
+<p>Trials: {counts}. Final hypervolume {history[-1][1]:.4f}. Training class counts: {cls}.</p>
+<h2>Pareto front</h2><img src="pareto_front.png" alt="Pareto front">
+{front.to_html(index=False, float_format=lambda v: f"{v:.4g}")}
+<h2>Hypervolume history</h2><img src="hypervolume.png" alt="hypervolume history">
+<h2>Per loss type</h2>{table.to_html(float_format=lambda v: f"{v:.4f}")}
+<h2>Parameter importance</h2><img src="importance.png" alt="parameter importance">
+{"".join(f"<p>No importance for {html.escape(p)}</p>" for p in problems)}
+</body></html>
+"""

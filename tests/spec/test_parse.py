@@ -1,0 +1,83 @@
+"""Study files -> StudySpec: valid files load, bad ones fail early naming file, field and value."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import SPACES, hpo, write_study
+from hpo.errors import SpecError
+from hpo.spec import load_spec, parse_spec
+
+
+def test_shipped_study_files_validate() -> None:
+    for path in SPACES.glob("*.yaml"):
+        spec = load_spec(path)
+        assert spec.name == path.stem
+        assert spec.metric_names == ["minority_f1", "macro_acc"]
+
+
+def test_cb_focal_beta_searches_one_minus_beta_on_a_log_scale() -> None:
+    spec = load_spec(SPACES / "cb_focal_beta.yaml")
+    beta = next(p for p in spec.search if p.name == "beta")
+    assert (beta.optuna_name, beta.log, beta.complement) == ("one_minus_beta", True, True)
+    assert beta.low == pytest.approx(1e-5) and beta.high == pytest.approx(1e-1)
+    cfg = spec.trial_config({"one_minus_beta": 1e-3, "lr": 0.01, "batch_size": 64})
+    # the trial's config is explicit: the loss's declared defaults are filled in
+    assert cfg["loss"] == {"name": "cb_focal", "beta": pytest.approx(0.999), "gamma": 2.0, "form": "softmax",
+                           "drw_start": 1.0, "drw_beta": 0.9999}
+    assert cfg["train"]["lr"] == 0.01 and cfg["train"]["batch_size"] == 64
+
+
+def test_spec_is_frozen_and_trial_configs_do_not_share_state() -> None:
+    spec = load_spec(SPACES / "cb_focal_beta.yaml")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.n_trials = 3  # type: ignore[misc]
+    a = spec.trial_config({"lr": 0.5})
+    a["train"]["epochs"] = 999
+    assert spec.trial_config({})["train"]["epochs"] != 999
+
+
+@pytest.mark.parametrize("overrides, field, value", [
+    ({"train": {"epochz": 3}}, "train.epochz", "3"),
+    ({"colour": "blue"}, "colour", "'blue'"),
+    ({"search": {"lr": {"low": 0.5, "high": 0.1, "log": True}}}, "search.lr.high", "0.1"),
+    ({"search": {"lr": {"low": 0.0, "high": 0.1, "log": True}}}, "search.lr.low", "0.0"),
+    ({"search": {"beta": {"low": 0.5, "high": 1.5, "complement": True}}}, "search.beta.high", "1.5"),
+    ({"search": {"momentun": {"low": 0.5, "high": 0.9}}}, "search.momentun", "'momentun'"),
+    ({"search": {"batch_size": {"choices": [16, 0]}}}, "search.batch_size.choices", "0"),
+    ({"budget": {"n_trials": 0}}, "budget.n_trials", "0"),
+    ({"objectives": [{"name": "f1_of_the_tail"}]}, "objectives[0].name", "'f1_of_the_tail'"),
+    ({"loss": {"name": "cb_focal", "C": 0.5}}, "loss.C", "0.5"),
+    ({"train": {"lr": True}}, "train.lr", "True"),
+])
+def test_bad_field_exits_2_naming_file_field_and_value(tmp_path: Path, overrides: dict, field: str,
+                                                        value: str) -> None:
+    path = write_study(tmp_path / "spaces", "bad", **overrides)
+    r = hpo("launch", "--study", "bad", "--spaces-dir", str(path.parent),
+            "--storage", f"sqlite:///{tmp_path / 'never.db'}")
+    assert r.returncode == 2, r.stderr
+    assert str(path) in r.stderr and f"'{field}'" in r.stderr and f"= {value}" in r.stderr, r.stderr
+    assert not (tmp_path / "never.db").exists(), "bad input must not touch the storage"
+
+
+def test_unknown_loss_lists_the_known_names(tmp_path: Path) -> None:
+    raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
+    raw["loss"] = {"name": "ldamm"}
+    with pytest.raises(SpecError, match=r"unknown loss .ldamm.; known: balanced_softmax, cb_focal, ce, focal, ldam, logit_adjusted, recall, weighted_ce"):
+        parse_spec(raw, "x.yaml")
+
+
+def test_missing_study_file_exits_2_and_lists_known_studies(tmp_path: Path) -> None:
+    r = hpo("launch", "--study", "nope", "--spaces-dir", str(SPACES))
+    assert r.returncode == 2
+    assert "nope.yaml" in r.stderr and "cb_focal_beta" in r.stderr
+
+
+def test_conditional_parameter_must_follow_its_parent() -> None:
+    raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
+    raw["search"] = {"gamma": {"low": 0.0, "high": 2.0, "when": {"loss": ["cb_focal"]}}}
+    with pytest.raises(SpecError, match=r"search.gamma.when"):
+        parse_spec(raw, "x.yaml")
