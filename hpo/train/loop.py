@@ -85,6 +85,22 @@ def predict(model: torch.nn.Module, data: DeviceData, batch: int = 4096) -> np.n
     return torch.cat(out).cpu().numpy()
 
 
+def build(config: dict[str, Any], splits: Splits, device: torch.device) -> tuple[
+        torch.nn.Module, torch.nn.Module, losses.ImbalanceLoss, torch.optim.Optimizer, Any]:
+    """(model, the model the steps call, loss, optimiser, schedule) of a resolved trial config."""
+    tcfg, lcfg, mcfg = config["train"], config["loss"], config["model"]
+    counts = splits.class_counts
+    model = models.build(mcfg["name"], num_classes=len(counts), in_chans=splits.train.x.shape[1],
+                         **{k: v for k, v in mcfg.items() if k != "name"}).to(device)
+    criterion = losses.build(lcfg["name"], counts, **{k: v for k, v in lcfg.items() if k != "name"})
+    models.adapt_head(model, cosine=criterion.needs_cosine_head, bias_init=criterion.head_bias_init)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    opt = optim.build(model, tcfg)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=int(tcfg["epochs"]))
+    return model, compiled(model, tcfg["compile"], device), criterion, opt, sched
+
+
 def run(config: dict[str, Any], report: Report | None = None, splits: Splits | None = None,
         with_test: bool = False) -> dict[str, Any]:
     """Train from `config` (StudySpec.trial_config) and return the final validation metrics.
@@ -94,46 +110,28 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
     The test split is evaluated only with `with_test`, which trials never set.
     """
     t0 = time.perf_counter()
-    tcfg, lcfg, mcfg = config["train"], config["loss"], config["model"]
+    tcfg = config["train"]
     device = pick_device(tcfg, float(config["resources"]["gpu"]))
-    if splits is not None:
-        dev, cached = to_device(splits, device), False
-    else:
-        dev, cached = device_data.load(config["data"], device)
-    splits, train, val = dev.splits, dev.train, dev.val
-    t_data = time.perf_counter() - t0
+    dev, cached = (to_device(splits, device), False) if splits is not None else device_data.load(config["data"], device)
+    splits, t_data = dev.splits, time.perf_counter() - t0
     torch.manual_seed(tcfg["seed"])
     rng = np.random.default_rng(tcfg["seed"])
-
-    counts = splits.class_counts
-    model = models.build(mcfg["name"], num_classes=len(counts), in_chans=splits.train.x.shape[1],
-                         **{k: v for k, v in mcfg.items() if k != "name"}).to(device)
-    criterion = losses.build(lcfg["name"], counts, **{k: v for k, v in lcfg.items() if k != "name"})
-    models.adapt_head(model, cosine=criterion.needs_cosine_head, bias_init=criterion.head_bias_init)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    step_model = compiled(model, tcfg["compile"], device)
-    opt = optim.build(model, tcfg)
-    epochs = int(tcfg["epochs"])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    bs = int(tcfg["batch_size"])
-    aug = tcfg["augment"]
+    model, step_model, criterion, opt, sched = build(config, splits, device)
+    epochs, counts = int(tcfg["epochs"]), splits.class_counts
     gen = torch.Generator(device=device).manual_seed(int(tcfg["seed"]))
-    y_np = splits.train.y
 
-    groups = config["metrics"]
-
-    def val_metrics() -> dict[str, Any]:
-        return evaluate(splits.val.y, predict(model, val), counts, config["minority"], splits.class_names,
-                        **groups)
+    def scores(part: str) -> dict[str, Any]:
+        return evaluate(getattr(splits, part).y, predict(model, getattr(dev, part)), counts, config["minority"],
+                        splits.class_names, **config["metrics"])
 
     curve: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
         criterion.start_epoch(epoch - 1, epochs)
-        order = epoch_indices(y_np, config["rebalance"], rng, epoch - 1, epochs)
+        order = epoch_indices(splits.train.y, config["rebalance"], rng, epoch - 1, epochs)
         try:
             faults.maybe_fail(epoch, model)
-            train_loss = train_epoch(step_model, criterion, opt, train, order, bs, aug, gen)
+            train_loss = train_epoch(step_model, criterion, opt, dev.train, order, int(tcfg["batch_size"]),
+                                     tcfg["augment"], gen)
         except torch.cuda.OutOfMemoryError:
             # free what this trial holds so the next trial on the GPU starts clean
             model = step_model = opt = None  # drop this trial's tensors before freeing the cache
@@ -142,20 +140,16 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
                 torch.cuda.empty_cache()
             raise TrialFailure("oom", epoch=epoch) from None
         sched.step()
-        m = val_metrics()
-        row = {"epoch": epoch, "train_loss": train_loss,
-               **{k: m[k] for k in SCALARS}}
+        row = {"epoch": epoch, "train_loss": train_loss, **{k: v for k, v in scores("val").items() if k in SCALARS}}
         curve.append(row)
         if report is not None and epoch < epochs:
             report(row)
         if not math.isfinite(row["train_loss"]):  # a diverged model's metrics would mean nothing
             raise TrialFailure("non_finite_loss", epoch=epoch)
-
-    final = val_metrics()
-    final.update(epoch=curve[-1]["epoch"], train_loss=curve[-1]["train_loss"], class_counts=counts,
+    final = scores("val")
+    final.update(epoch=epochs, train_loss=curve[-1]["train_loss"], class_counts=counts,
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
                  data_seconds=t_data, data_cached=cached, data_loads=device_data.stats["loads"], curve=curve)
     if with_test:
-        final["test"] = evaluate(splits.test.y, predict(model, dev.test), counts, config["minority"],
-                                 splits.class_names, **groups)
+        final["test"] = scores("test")
     return final

@@ -1,0 +1,43 @@
+"""Launcher liveness and the sweep of trials a dead launcher left RUNNING, on a SQLite file."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import optuna
+
+from hpo.study import coordination as co
+
+
+def test_liveness_by_heartbeat_pid_and_stop() -> None:
+    now = time.time()
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": now}
+    assert co.launcher_alive(me, now)
+    assert not co.launcher_alive({**me, "stopped": True}, now)
+    assert not co.launcher_alive({**me, "heartbeat": now - co.STALE_AFTER_S - 1}, now)
+    assert not co.launcher_alive({**me, "pid": 2 ** 22 + 12345}, now)  # same host, no such process
+    assert co.launcher_alive({**me, "host": "elsewhere", "pid": 1}, now)  # other host: the heartbeat decides
+
+
+def test_sweep_fails_a_dead_launchers_trial_once_and_requeues_its_params(sqlite_url: str) -> None:
+    study = optuna.create_study(storage=sqlite_url, directions=["maximize", "maximize"])
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "gone", {"host": "elsewhere", "pid": 1, "heartbeat": 0.0})
+    lost = study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1.0)})
+    lost.set_user_attr(co.ATTR_OWNER, "gone")
+    live = co.Launcher(study)
+    try:
+        mine = study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1.0)})
+        mine.set_user_attr(co.ATTR_OWNER, live.id)
+        assert co.counts(study) == (0, 1)  # only the live launcher's RUNNING trial holds a slot
+        assert co.sweep(study) == [lost.number]
+        states = {t.number: t.state for t in study.get_trials()}
+        assert states[lost.number] == optuna.trial.TrialState.FAIL
+        assert states[mine.number] == optuna.trial.TrialState.RUNNING
+        queued = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.WAITING]
+        assert len(queued) == 1 and queued[0].user_attrs[co.ATTR_RETRY_OF] == lost.number
+        assert study.get_trials()[lost.number].user_attrs["fail_reason"] == "launcher_lost"
+        assert co.sweep(study) == []  # nothing left to sweep
+    finally:
+        live.stop()
+    assert not co.launcher_alive(co.launchers(study)[live.id])
