@@ -98,6 +98,19 @@ def focal_term(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torc
     return -torch.pow(-torch.expm1(logp), gamma) * logp
 
 
+class PerSample(ImbalanceLoss):
+    """A loss from a per-sample function of (float32 logits, target): what a new loss needs when
+    class weights and DRW are all it shares with the others."""
+
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                 weight: torch.Tensor | None = None) -> None:
+        super().__init__(weight)
+        self.fn = fn
+
+    def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.fn(logits, target)
+
+
 class FocalLoss(ImbalanceLoss):
     def __init__(self, gamma: float, weight: torch.Tensor | None = None) -> None:
         super().__init__(weight)
@@ -217,3 +230,13 @@ def logit_adjusted(class_counts: Sequence[int], tau: float) -> ImbalanceLoss:
     """Menon et al. 2021: logits + tau * log prior (tau 1 = balanced softmax up to a constant)."""
     log_prior = _log_counts(class_counts) - math.log(float(sum(class_counts)))
     return AdjustedCE(offset=tau * log_prior)
+
+
+@LOSSES.register("poly1", epsilon=Num(1.0, doc="weight of the (1 - p_t) term"))
+def poly1(class_counts: Sequence[int], epsilon: float) -> ImbalanceLoss:
+    """Poly-1 (Leng et al. 2022): CE + epsilon * (1 - p_t)."""
+    def per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ce = F.cross_entropy(logits, target, reduction="none")
+        return ce + epsilon * (1 - torch.exp(-ce))
+
+    return PerSample(per_sample)

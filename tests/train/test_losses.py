@@ -18,7 +18,7 @@ ALL = [("ce", {}), ("weighted_ce", {"weighting": "ins"}), ("weighted_ce", {"weig
        ("cb_focal", {"beta": 0.9999, "gamma": 2.0}), ("cb_focal", {"beta": 0.99, "gamma": 1.0, "form": "sigmoid"}),
        ("ldam", {"C": 0.5, "s": 30.0}), ("ldam", {"C": -0.3, "s": 30.0}), ("recall", {}),
        ("balanced_softmax", {}), ("logit_adjusted", {"tau": 1.5}),
-       ("focal", {"gamma": 2.0, "drw_start": 0.0, "drw_beta": 0.999})]
+       ("focal", {"gamma": 2.0, "drw_start": 0.0, "drw_beta": 0.999}), ("poly1", {"epsilon": 2.0})]
 
 
 def batch(k: int = 3, n: int = 16, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,3 +182,9 @@ def test_unknown_loss_or_weighting_lists_known_names() -> None:
         losses.build("ldamm", COUNTS)
     with pytest.raises(KeyError):
         losses.build("weighted_ce", COUNTS, weighting="inverse")
+
+
+def test_poly1_is_ce_plus_epsilon_times_one_minus_p_t() -> None:
+    # two equal logits: p_t = 1/2, CE = ln 2; poly1 = ln 2 + 2 * (1 - 1/2)
+    loss = losses.build("poly1", [10, 1], epsilon=2.0)
+    assert float(loss(torch.zeros(1, 2), torch.tensor([0]))) == pytest.approx(math.log(2) + 1.0)
