@@ -19,6 +19,7 @@ def registered() -> dict[str, Any]:
     import hpo.train.models  # noqa: F401
     import hpo.train.optim  # noqa: F401
     import hpo.train.rebalance  # noqa: F401
+    import hpo.train.schedules  # noqa: F401
     import hpo.train.sources  # noqa: F401
     import hpo.tune.mo_asha  # noqa: F401 - schedulers
     from hpo.spec import catalog

@@ -17,9 +17,9 @@ from hpo.spec.options import Option
 PATH = Path(__file__).with_name("catalog.json")
 
 # registry kinds, as they appear in messages ("unknown loss 'x'; known: ...")
-LOSS, MODEL, DATA, REBALANCE, OPTIMIZER, SAMPLER, SCHEDULER = (
-    "loss", "model", "data set", "rebalancing method", "optimizer", "sampler", "scheduler")
-KINDS = (LOSS, MODEL, DATA, REBALANCE, OPTIMIZER, SAMPLER, SCHEDULER)
+LOSS, MODEL, DATA, REBALANCE, OPTIMIZER, SCHEDULE, SAMPLER, SCHEDULER = (
+    "loss", "model", "data set", "rebalancing method", "optimizer", "schedule", "sampler", "scheduler")
+KINDS = (LOSS, MODEL, DATA, REBALANCE, OPTIMIZER, SCHEDULE, SAMPLER, SCHEDULER)
 
 
 @lru_cache(maxsize=1)

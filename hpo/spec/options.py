@@ -18,7 +18,7 @@ REQUIRED = "<required>"  # the default of an option that has none: the user must
 # number belongs is a typo, not 1)
 TYPES: dict[str, tuple[type, ...]] = {
     "number": (int, float), "int": (int,), "bool": (bool,), "str": (str,), "list": (list,),
-    "path": (str,), "file": (str,), "auto_bool": (str, bool),
+    "path": (str,), "file": (str,), "auto_bool": (str, bool), "numbers": (list,),
 }
 
 
@@ -57,6 +57,13 @@ class Option:
             return f"must be one of {', '.join(map(str, self.choices))}"
         if self.type == "list" and not (value and all(isinstance(v, str) for v in value)):
             return "must be a non-empty list of names"
+        if self.type == "numbers":
+            nums = [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+            if not value or len(nums) != len(value) or any(v < 0 for v in nums):
+                return "must be a non-empty list of numbers >= 0"
+            if sorted(set(nums)) != nums:
+                return "must be increasing"
+            return None
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return f"must be {'>' if self.low_open else '>='} {self.low:g}{self._range()}"
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):

@@ -116,6 +116,8 @@ class Validator:
                           f"known fields{' of ' + where if where else ''}: {', '.join(known)}")
 
     def check(self, fld: str, value: Any, option: Option) -> Any:
+        if value is None and option.default is None:  # "not set" where that is the default
+            return None
         problem = option.problem(value)
         if problem:
             self.fail(fld, value, problem)
@@ -159,8 +161,9 @@ class Validator:
         allowed = sorted({k for opts in declared.values() for k in opts})
         for k, value in given.items():
             if k not in allowed:
+                shown = sorted({*allowed, *(f for f in t.fields if f != t.selector and not t.params_in)})
                 self.fail(f"{at}.{k}", value, f"no {t.kind} of {list(names)} takes parameter {k!r}",
-                          f"their parameters: {', '.join(allowed) or '(none)'}")
+                          f"their parameters: {', '.join(shown) or '(none)'}")
             for opts in declared.values():
                 if k in opts:
                     given[k] = self.check(f"{at}.{k}", value, opts[k])

@@ -41,9 +41,41 @@ TRAIN = Table({
     "device": Str("auto", ("auto", "cpu", "cuda")),
     "seed": Int(0, low=0),
     "compile": Option("auto_bool", "auto", choices=("auto", True, False), doc="auto: on CUDA only"),
-    # on-device batch augmentation for small images: random crop after zero padding, h-flip
-    "augment": Table({"crop_padding": Int(0, low=0), "flip": Bool(False)}),
+    # fine-tuning: the classifier head trains at lr, the rest at lr * backbone_lr_mult; for the
+    # first freeze_epochs only the head trains (a linear probe)
+    "backbone_lr_mult": Num(1.0, 0, low_open=True),
+    "freeze_epochs": Int(0, low=0),
+    "label_smoothing": Fraction(0.0),
+    # the data set stays on the device while it takes at most this many MB (default: a quarter of
+    # the GPU's memory, or of RAM on CPU); a larger one stays in pinned host memory
+    "data_memory_mb": Option("number", None, 0, low_open=True),
+    "augment": Table({
+        # uint8 index gathers, before anything else (torchvision's RandomCrop(padding), HFlip)
+        "crop_padding": Int(0, low=0),
+        "flip": Bool(False, doc="horizontal flip, probability 1/2"),
+        # kornia, per-sample random parameters, on the device
+        "vflip": Bool(False, doc="vertical flip, probability 1/2"),
+        "resized_crop": Fraction(0.0, doc="RandomResizedCrop down to scale 1 - this; 0 = off"),
+        "rotate": Num(0.0, 0, 180, doc="max degrees"),
+        "shift": Fraction(0.0, doc="max translation, a fraction of the side"),
+        "scale": Fraction(0.0, doc="max zoom in / out, a fraction"),
+        "brightness": Fraction(0.0),
+        "contrast": Fraction(0.0),
+        "saturation": Fraction(0.0, doc="RGB images only"),
+        "rgb_shift": Fraction(0.0, doc="max per-channel shift, RGB images only"),
+        "blur": Num(0.0, 0, 1, doc="probability of a Gaussian blur (sigma 0.1..2)"),
+        "sharpness": Num(0.0, 0, 1, doc="probability of sharpening"),
+        "autocontrast": Num(0.0, 0, 1, doc="probability of autocontrast"),
+        # one knob for a RandAugment-like policy: every option above (but the flips and crop
+        # padding) at least `magnitude` times its strongest setting (hpo.train.augment.STRONGEST)
+        "magnitude": Num(0.0, 0, 1),
+    }),
 }, selector="optimizer", kind=catalog.OPTIMIZER)
+
+SCHEDULE = Table({
+    "name": Str("cosine"),
+    "warmup_epochs": Int(0, low=0, doc="linear warm-up from lr / (warmup_epochs + 1)"),
+}, selector="name", kind=catalog.SCHEDULE)
 
 LOSS = Table({
     "name": Str("ce"),
@@ -63,8 +95,8 @@ METRICS_GROUPS = Table({  # many / medium / few-shot groups by training count (L
 })
 
 # the sections a trial's config is made of, in the order they are validated
-SECTIONS: dict[str, Table] = {"data": DATA, "model": MODEL, "train": TRAIN, "loss": LOSS, "rebalance": REBALANCE,
-                              "metrics": METRICS_GROUPS}
+SECTIONS: dict[str, Table] = {"data": DATA, "model": MODEL, "train": TRAIN, "schedule": SCHEDULE, "loss": LOSS,
+                              "rebalance": REBALANCE, "metrics": METRICS_GROUPS}
 
 SAMPLER = Table({"name": Str("gp"), "seed": Int(0, low=0)}, selector="name", kind=catalog.SAMPLER)
 SCHEDULER = Table({"name": Str("none")}, selector="name", kind=catalog.SCHEDULER)
@@ -81,4 +113,4 @@ TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objective
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "complement", "when")
 PARAM_TYPES = ("float", "int", "categorical")
 # sections whose fields (and whose selected entries' options) `search:` may name, first match wins
-SEARCHABLE = ("train", "rebalance", "loss", "model")
+SEARCHABLE = ("train", "rebalance", "loss", "model", "schedule")

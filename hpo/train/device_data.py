@@ -1,8 +1,9 @@
 """The trial's data on its device, cached per worker process.
 
-Each split is one uint8 tensor on the device (a quarter of float32's memory); a batch is
-gathered by index, augmented while still uint8, then converted and normalised with the training
-mean / std (so crop padding is black, as in torchvision's RandomCrop).
+Each split is one uint8 tensor (a quarter of float32's memory), on the device when it fits the
+memory budget (`train.data_memory_mb`; default a quarter of the GPU's memory, or of RAM on CPU),
+otherwise in pinned host memory with each batch copied asynchronously. A batch is gathered by
+index, augmented (hpo.train.augment), resized and normalised as the trial's `View` says.
 
 Ray reuses a worker process for the next trial of a study (`reuse_actors`), and module state
 survives between them: keeping the last data set here means trials 2..N of a worker skip
@@ -12,30 +13,59 @@ data sets on a GPU it shares with other trials.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 
-from hpo.train.splits import ImageSet, Splits, prepare
 from hpo.train.augment import augment
+from hpo.train.splits import ImageSet, Splits, prepare
+
+
+@dataclass
+class View:
+    """How a trial sees its images: normalisation (of [0, 1] pixels), size, and for training the
+    uint8 augmentation section, its generator and the kornia stage."""
+
+    mean: torch.Tensor  # (C, 1, 1) on the device
+    std: torch.Tensor
+    size: int | None = None
+    aug: dict[str, Any] | None = None
+    gen: torch.Generator | None = None
+    pipeline: torch.nn.Module | None = None
+
+    def eval(self) -> "View":
+        return View(self.mean, self.std, self.size)
 
 
 class DeviceData:
-    def __init__(self, part: ImageSet, device: torch.device, mean: torch.Tensor, std: torch.Tensor) -> None:
-        self.x = torch.as_tensor(part.x).to(device)
+    def __init__(self, part: ImageSet, device: torch.device, on_host: bool = False) -> None:
+        x = torch.as_tensor(part.x)
+        self.on_host = on_host
+        self.x = (x.pin_memory() if device.type == "cuda" else x) if on_host else x.to(device)
         self.y = torch.as_tensor(part.y).to(device)
-        self.mean, self.std = mean.to(device), std.to(device)
+        self.device = device
 
     def __len__(self) -> int:
         return len(self.y)
 
-    def batch(self, idx: torch.Tensor, aug: dict[str, Any] | None = None,
-              gen: torch.Generator | None = None) -> torch.Tensor:
-        xb = self.x[idx]
-        if aug and gen is not None:
-            xb = augment(xb, aug, gen)
-        x = (xb.float().div_(255.0) - self.mean) / self.std
+    def batch(self, idx: torch.Tensor, view: View) -> torch.Tensor:
+        if self.on_host:  # gather on the host, then one asynchronous copy of the batch
+            xb = self.x[idx.cpu()]
+            xb = (xb.pin_memory() if self.device.type == "cuda" else xb).to(self.device, non_blocking=True)
+        else:
+            xb = self.x[idx]
+        if view.aug is not None and view.gen is not None:
+            xb = augment(xb, view.aug, view.gen)
+        x = xb.float().div_(255.0)
+        if view.pipeline is not None:
+            x = view.pipeline(x)
+        if view.size and x.shape[-1] != view.size:
+            x = F.interpolate(x, size=(view.size, view.size), mode="bilinear", antialias=True, align_corners=False)
+        x = (x - view.mean) / view.std
         # channels_last is what cuDNN's fastest convolution kernels read; on CPU it only costs a copy
         return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
 
@@ -46,26 +76,58 @@ class DeviceSplits:
     train: DeviceData
     val: DeviceData
     test: DeviceData
+    mean: torch.Tensor  # the training set's per-channel mean / std of [0, 1] pixels, on the device
+    std: torch.Tensor
+
+    def view(self, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+             size: int | None = None) -> View:
+        """A View normalising with `mean` / `std` (pretrained weights' own) or the training set's."""
+        if mean is None or std is None:
+            return View(self.mean, self.std, size)
+        dev = self.mean.device
+        return View(torch.tensor(mean, device=dev)[:, None, None], torch.tensor(std, device=dev)[:, None, None], size)
 
 
-def to_device(splits: Splits, device: torch.device) -> DeviceSplits:
+def to_device(splits: Splits, device: torch.device, on_host: bool = False) -> DeviceSplits:
     xtr = torch.as_tensor(splits.train.x).float().div_(255.0)
-    mean = xtr.mean(dim=(0, 2, 3))[:, None, None]
-    std = xtr.std(dim=(0, 2, 3))[:, None, None].clamp_min(1e-3)
-    return DeviceSplits(splits, *(DeviceData(p, device, mean, std) for p in (splits.train, splits.val, splits.test)))
+    mean = xtr.mean(dim=(0, 2, 3))[:, None, None].to(device)
+    std = xtr.std(dim=(0, 2, 3))[:, None, None].clamp_min(1e-3).to(device)
+    parts = (DeviceData(p, device, on_host) for p in (splits.train, splits.val, splits.test))
+    return DeviceSplits(splits, *parts, mean, std)
+
+
+def budget_mb(device: torch.device, setting: float | None) -> float:
+    """The most a data set may take on `device`: the setting, else a quarter of its memory."""
+    if setting is not None:
+        return float(setting)
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory / 4 / 2**20
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 4 / 2**20
+
+
+def keep_on_host(splits: Splits, device: torch.device, setting: float | None) -> bool:
+    """True when the data set exceeds the budget; says so, since it costs a copy per batch."""
+    mb = sum(p.x.nbytes for p in (splits.train, splits.val, splits.test)) / 2**20
+    limit = budget_mb(device, setting)
+    if mb <= limit:
+        return False
+    print(f"data: {mb:.0f} MB of images exceed the {limit:.0f} MB budget on {device} (train.data_memory_mb): kept "
+          "in pinned host memory, each batch copied asynchronously", file=sys.stderr)
+    return True
 
 
 _cache: dict[str, DeviceSplits] = {}
 stats = {"loads": 0, "hits": 0}  # per process; trials report them so tests can see the reuse
 
 
-def load(data_cfg: dict[str, Any], device: torch.device) -> tuple[DeviceSplits, bool]:
+def load(data_cfg: dict[str, Any], device: torch.device, memory_mb: float | None = None) -> tuple[DeviceSplits, bool]:
     """The data set of `data_cfg` on `device`, from this process's cache when it is there."""
-    key = json.dumps({"data": data_cfg, "device": str(device)}, sort_keys=True)
+    key = json.dumps({"data": data_cfg, "device": str(device), "budget": memory_mb}, sort_keys=True)
     if key in _cache:
         stats["hits"] += 1
         return _cache[key], True
     _cache.clear()  # drop the old data set (and its device memory) before loading the next
-    _cache[key] = to_device(prepare(data_cfg), device)
+    splits = prepare(data_cfg)
+    _cache[key] = to_device(splits, device, keep_on_host(splits, device, memory_mb))
     stats["loads"] += 1
     return _cache[key], False

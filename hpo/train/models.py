@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import difflib
-import sys
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -11,7 +11,7 @@ from torch import nn
 
 from hpo.errors import UserError
 from hpo.spec import catalog
-from hpo.spec.options import Fraction, Int, Option, Str
+from hpo.spec.options import Bool, Fraction, Int, Option, Str
 from hpo.spec.registry import Registry
 from hpo.train.cifar_resnet import CifarResNet
 
@@ -48,18 +48,74 @@ for _depth in (8, 20, 32):
     MODELS.register(f"cifar_resnet{_depth}")(_cifar_resnet(_depth))
 
 
-@MODELS.register("timm", arch=Str("resnet18"), weights=Option("file", None, doc="a local weights file"),
-                 drop_rate=Fraction(0.0))
-def timm_model(num_classes: int, in_chans: int, arch: str, weights: str | None, drop_rate: float) -> nn.Module:
-    """Any timm architecture, randomly initialised; `weights` loads a local state dict
-    (torch.load with weights_only=True). Never downloads: pretrained=False always."""
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model wants of its input: per-channel mean / std (of [0, 1] pixels) and a square size
+    (None: as the data comes). Pretrained weights carry their own normalisation."""
+
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    size: int | None = None
+
+
+def input_spec(model: nn.Module) -> InputSpec:
+    return getattr(model, "hpo_input", InputSpec())
+
+
+_pretrained: dict[tuple, dict[str, torch.Tensor]] = {}  # one entry per worker: the last weights loaded
+
+
+@MODELS.register("timm", arch=Str("resnet18"), pretrained=Bool(False, doc="timm's pretrained weights (hub / cache)"),
+                 weights=Option("file", None, doc="a local weights file (.safetensors or torch.save)"),
+                 drop_rate=Fraction(0.0), input_size=Option("int", None, 8, doc="resize inputs to this square"))
+def timm_model(num_classes: int, in_chans: int, arch: str, pretrained: bool, weights: str | None, drop_rate: float,
+               input_size: int | None) -> nn.Module:
+    """Any timm architecture. With `pretrained` (timm's hub and cache; HF_HOME and HF_HUB_OFFLINE
+    apply) or `weights`, timm loads the weights, replaces the head for the study's classes and adapts
+    the stem to `in_chans`, and inputs are normalised with the weights' own mean / std."""
     import timm
 
     check_timm_arch(arch)
-    model = timm.create_model(arch, pretrained=False, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
-    if weights:
-        load_weights(model, weights)
+    kw = dict(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
+    if not (pretrained or weights):
+        model = timm.create_model(arch, **kw)
+        model.hpo_input = InputSpec(size=input_size)
+        return model
+    key = (arch, weights, num_classes, in_chans)
+    if key in _pretrained:  # a reused worker's next trial: no second read of the weights
+        model = timm.create_model(arch, **kw)
+        model.load_state_dict(_pretrained[key])
+    else:
+        model = _load_pretrained(arch, weights, kw)
+        _pretrained.clear()
+        _pretrained[key] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    cfg = model.pretrained_cfg
+    mean, std = tuple(cfg["mean"]), tuple(cfg["std"])
+    if in_chans != len(mean):  # a stem adapted to grey images: one channel, the mean statistics
+        mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
+    model.hpo_input = InputSpec(mean, std, input_size)
     return model
+
+
+def weights_cache() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def _load_pretrained(arch: str, weights: str | None, kw: dict) -> nn.Module:
+    import timm
+
+    overlay = {"file": weights} if weights else None
+    try:
+        return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=overlay, **kw)
+    except Exception as exc:  # noqa: BLE001 - hub, network and shape errors all mean "no usable weights"
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if weights:
+            raise UserError(f"model.weights {weights}: timm could not load it into {arch!r}: {text}") from None
+        raise UserError(f"model.pretrained: no pretrained weights for {arch!r} could be loaded ({text}); looked in "
+                        f"the Hugging Face cache {weights_cache()} (HF_HOME / HF_HUB_OFFLINE apply). Fetch them "
+                        f"once online, or give a local file with `weights: FILE`") from None
 
 
 def check_timm_arch(arch: str, where: str = "model.arch") -> None:
@@ -68,23 +124,6 @@ def check_timm_arch(arch: str, where: str = "model.arch") -> None:
     if not timm.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=5)
         raise UserError(f"{where} {arch!r} is not a timm model; close names: {', '.join(close) or '(none)'}")
-
-
-def load_weights(model: nn.Module, path: str) -> list[str]:
-    """Load what fits from a local checkpoint; tensors whose shape differs (a head for another
-    number of classes, a stem for other channels) are skipped and named. Returns their names."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    own = model.state_dict()
-    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    skipped = sorted(set(state) - set(fits))
-    if not fits:
-        raise UserError(f"model.weights {path}: no tensor matches this model's parameters; wrong architecture?")
-    model.load_state_dict(fits, strict=False)
-    if skipped:
-        print(f"model.weights: kept {len(fits)} tensors, skipped {len(skipped)} that differ "
-              f"(first: {', '.join(skipped[:3])})", file=sys.stderr)
-    return skipped
 
 
 class CosineLinear(nn.Module):
@@ -99,11 +138,17 @@ class CosineLinear(nn.Module):
         return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
 
 
-def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
+def head(model: nn.Module) -> nn.Module:
+    """The classifier head: the last nn.Linear (or the cosine head that replaced it)."""
+    parent, name, _ = _last_linear(model, (nn.Linear, CosineLinear))
+    return getattr(parent, name)
+
+
+def _last_linear(model: nn.Module, kinds: tuple[type, ...] = (nn.Linear,)) -> tuple[nn.Module, str, nn.Module]:
     last = None
     for parent in model.modules():
         for name, child in parent.named_children():
-            if isinstance(child, nn.Linear):
+            if isinstance(child, kinds):
                 last = (parent, name, child)
     if last is None:
         raise ValueError(f"{type(model).__name__} has no nn.Linear classifier head")
@@ -113,9 +158,9 @@ def _last_linear(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
 def adapt_head(model: nn.Module, cosine: bool = False, bias_init: float | None = None) -> nn.Module:
     """What a loss asks of the classifier head: a cosine head (LDAM) or a bias start value
     (sigmoid CB focal). Works on any model whose classifier is its last nn.Linear."""
-    parent, name, head = _last_linear(model)
+    parent, name, lin = _last_linear(model)
     if cosine:
-        setattr(parent, name, CosineLinear(head.in_features, head.out_features).to(head.weight.device))
-    elif bias_init is not None and head.bias is not None:
-        nn.init.constant_(head.bias, bias_init)
+        setattr(parent, name, CosineLinear(lin.in_features, lin.out_features).to(lin.weight.device))
+    elif bias_init is not None and lin.bias is not None:
+        nn.init.constant_(lin.bias, bias_init)
     return model

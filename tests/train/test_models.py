@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from hpo.errors import UserError
 from hpo.train import losses, models
 
 
@@ -37,14 +38,72 @@ def test_cifar_resnet32_has_the_papers_parameter_count() -> None:
     assert 0.46e6 < n < 0.47e6
 
 
-def test_local_weights_load_with_weights_only_and_skip_a_mismatched_head(tmp_path: Path) -> None:
+def test_local_weights_load_as_timm_does_head_replaced_and_normalised_by_the_weights(tmp_path: Path) -> None:
     src = models.build("timm", num_classes=5, in_chans=3, arch="resnet18")
     path = tmp_path / "r18.pth"
     torch.save(src.state_dict(), path)
     dst = models.build("timm", num_classes=10, in_chans=3, arch="resnet18", weights=str(path))
     assert torch.equal(dst.conv1.weight, src.conv1.weight)
-    assert dst.fc.weight.shape == (10, 512)  # head for another class count: skipped, not loaded
-    assert models.load_weights(dst, str(path)) == ["fc.bias", "fc.weight"]
+    assert dst.fc.weight.shape == (10, 512)  # the head is new, for the study's classes
+    assert models.input_spec(dst).mean == pytest.approx((0.485, 0.456, 0.406))  # ImageNet's, not the data's
+
+
+def test_safetensors_weights_and_a_grey_stem_adapted_as_timm_does(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    src = models.build("timm", num_classes=5, in_chans=3, arch="test_resnet")
+    path = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(path))
+    grey = models.build("timm", num_classes=2, in_chans=1, arch="test_resnet", weights=str(path))
+    assert torch.allclose(grey.conv1[0].weight, src.conv1[0].weight.sum(dim=1, keepdim=True))  # timm sums RGB
+    assert models.input_spec(grey).mean == pytest.approx((0.5,))
+
+
+def test_weights_of_another_architecture_are_a_user_error(tmp_path: Path) -> None:
+    path = tmp_path / "r18.pth"
+    torch.save(models.build("timm", num_classes=5, in_chans=3, arch="resnet18").state_dict(), path)
+    with pytest.raises(UserError, match=r"model.weights .*r18.pth: timm could not load it into 'test_resnet'"):
+        models.build("timm", num_classes=5, in_chans=3, arch="test_resnet", weights=str(path))
+
+
+def fill_hf_cache(root: Path, repo: str, state: dict) -> None:
+    """The Hugging Face hub cache layout timm reads offline: refs/main -> snapshots/REV/model.safetensors."""
+    from safetensors.torch import save_file
+
+    base, rev = root / f"models--{repo.replace('/', '--')}", "0" * 40
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text(rev)
+    (base / "snapshots" / rev).mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(base / "snapshots" / rev / "model.safetensors"))
+
+
+def test_pretrained_loads_from_timms_cache_offline_once_per_worker(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    src = models.build("timm", num_classes=1000, in_chans=3, arch="test_resnet")
+    fill_hf_cache(tmp_path / "hub", "timm/test_resnet.r160_in1k", src.state_dict())
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    models._pretrained.clear()
+    a = models.build("timm", num_classes=3, in_chans=3, arch="test_resnet", pretrained=True)
+    assert torch.equal(a.conv1[0].weight, src.conv1[0].weight) and a.fc.out_features == 3
+    import shutil
+
+    shutil.rmtree(tmp_path / "hub")  # the worker's next trial must not read the weights again
+    b = models.build("timm", num_classes=3, in_chans=3, arch="test_resnet", pretrained=True)
+    assert torch.equal(b.conv1[0].weight, src.conv1[0].weight)
+
+
+def test_pretrained_weights_missing_offline_name_arch_cache_and_the_file_alternative(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    models._pretrained.clear()
+    with pytest.raises(UserError, match=rf"'test_resnet'.*{tmp_path / 'empty'}.*weights: FILE"):
+        models.build("timm", num_classes=3, in_chans=3, arch="test_resnet", pretrained=True)
 
 
 def test_sigmoid_cb_focal_sets_the_head_bias() -> None:
