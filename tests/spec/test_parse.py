@@ -66,7 +66,7 @@ def test_bad_field_exits_2_naming_file_field_and_value(tmp_path: Path, overrides
 def test_unknown_loss_lists_the_known_names(tmp_path: Path) -> None:
     raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
     raw["loss"] = {"name": "ldamm"}
-    with pytest.raises(SpecError, match=r"unknown loss .ldamm.; known: balanced_softmax, cb_focal, ce, focal, ldam, logit_adjusted, recall, weighted_ce"):
+    with pytest.raises(SpecError, match=r"unknown loss .ldamm.; known: balanced_softmax, cb_focal, ce, focal, ldam, logit_adjusted, poly1, recall, weighted_ce"):
         parse_spec(raw, "x.yaml")
 
 
