@@ -82,6 +82,10 @@ LOSS = Table({
     # deferred re-weighting, for every loss: from drw_start * epochs on (1.0 = never)
     "drw_start": Num(1.0, 0, 1, doc="a fraction of the epochs"),
     "drw_beta": Fraction(0.9999),
+    # how a loss with class weights w reduces its per-sample losses l over a batch (no weights: plain mean)
+    "reduction": Str("weighted_mean", ("weighted_mean", "mean"),
+                     doc="weighted_mean: sum(w[y] l) / sum(w[y]) (PyTorch, LDAM-DRW); "
+                         "mean: mean(w[y] l) (Cui et al. 2019)"),
 }, selector="name", kind=catalog.LOSS)
 
 REBALANCE = Table({

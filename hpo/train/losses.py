@@ -5,9 +5,12 @@ Contract: `build(name, class_counts, **params)` -> nn.Module called as
 autocast: every loss computes in float32 (`logits.float()`), because a bf16 log-softmax loses
 the small probabilities the tail classes live on.
 
-Every loss is an `ImbalanceLoss`: it computes a per-sample loss, and the mean of
-`w[target] * per_sample` when class weights are set. Class weights are normalised to sum to K
-(Cui et al. 2019), so switching them on does not change the loss scale on a balanced set.
+Every loss is an `ImbalanceLoss`: it computes a per-sample loss l and, when class weights w
+are set, reduces it as the loss section's `reduction` says: `weighted_mean` sum(w[y] l) /
+sum(w[y]) (the default: PyTorch's `cross_entropy(weight=w)`, LDAM-DRW's code) or `mean`
+mean(w[y] l) (Cui et al. 2019's TF code). Without class weights both are the plain mean. Class
+weights are normalised to sum to K (Cui et al.), which only matters to `mean`: there switching
+them on does not change the loss scale on a balanced set.
 Deferred re-weighting (DRW, Cao et al. 2019) is available to every loss: from the epoch
 `drw_start * epochs` on, the class weights become the effective-number weights with `drw_beta`
 (they replace any weights the loss had; drw_start 1.0 = never).
@@ -21,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hpo.errors import UserError
 from hpo.spec import catalog
 from hpo.spec.options import Fraction, Num, Str
 from hpo.spec.registry import Registry
@@ -30,11 +34,16 @@ LOSSES: Registry[Callable[..., "ImbalanceLoss"]] = Registry(catalog.LOSS, fixed=
 
 
 def build(name: str, class_counts: Sequence[int], **params: float | str) -> "ImbalanceLoss":
-    """The loss `name` with its declared defaults; drw_start / drw_beta (the loss section's own
-    fields, taken by every loss) switch on deferred re-weighting."""
-    drw = {k: params.pop(k, LOSS.fields[k].default) for k in ("drw_start", "drw_beta")}
+    """The loss `name` with its declared defaults; the loss section's own fields, taken by every
+    loss: drw_start / drw_beta switch on deferred re-weighting, reduction picks how class
+    weights reduce the batch."""
+    own = {k: params.pop(k, LOSS.fields[k].default) for k in ("drw_start", "drw_beta", "reduction")}
+    problem = LOSS.fields["reduction"].problem(own["reduction"])
+    if problem:
+        raise UserError(f"loss reduction {own['reduction']!r}: {problem}")
     loss = LOSSES.build(name, class_counts=class_counts, **params)
-    loss.configure_drw(class_counts, drw["drw_start"], drw["drw_beta"])
+    loss.configure_drw(class_counts, own["drw_start"], own["drw_beta"])
+    loss.reduction = own["reduction"]
     return loss
 
 
@@ -63,6 +72,7 @@ class ImbalanceLoss(nn.Module):
 
     needs_cosine_head = False  # LDAM: the loop swaps the model's last Linear for a cosine one
     head_bias_init: float | None = None  # sigmoid CB focal: the loop sets the head bias to this
+    reduction: str = LOSS.fields["reduction"].default  # `build` sets the study's choice
 
     def __init__(self, weight: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -84,9 +94,12 @@ class ImbalanceLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         loss = self.per_sample(logits.float(), target)
-        if self.weight is not None:
-            loss = loss * self.weight.to(loss.device)[target]
-        return loss.mean()
+        if self.weight is None:
+            return loss.mean()
+        w = self.weight.to(loss.device)[target]
+        if self.reduction == "weighted_mean":
+            return (w * loss).sum() / w.sum()
+        return (w * loss).mean()
 
 
 def focal_term(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -94,8 +107,13 @@ def focal_term(logits: torch.Tensor, target: torch.Tensor, gamma: float) -> torc
     logp = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
     if gamma == 0:
         return -logp
-    # (1 - p)^gamma via expm1 stays accurate as p_t -> 1, where 1 - exp(logp) rounds to 0
-    return -torch.pow(-torch.expm1(logp), gamma) * logp
+    # (1 - p)^gamma via expm1 stays accurate as p_t -> 1, where 1 - exp(logp) rounds to 0. Once
+    # logp is exactly 0 (a confident right answer: logits [18, 0, 0] in float32) the power's
+    # derivative gamma * 0^(gamma - 1) is inf for 0 < gamma < 1 and inf * 0 gives NaN gradients;
+    # clamping the base at the smallest normal float keeps it finite, and the clamp passes no
+    # gradient there (the true one is 0). Bases above that are untouched: values stay exact.
+    one_minus_p = (-torch.expm1(logp)).clamp_min(torch.finfo(logp.dtype).tiny)
+    return -torch.pow(one_minus_p, gamma) * logp
 
 
 class PerSample(ImbalanceLoss):
@@ -122,15 +140,17 @@ class FocalLoss(ImbalanceLoss):
 
 class SigmoidFocalLoss(ImbalanceLoss):
     """Cui et al. 2019's sigmoid form: a binary focal loss per class on one-hot labels, summed
-    over classes. Their classifier bias starts at b = -log((1 - pi) / pi) with pi = 0.1, so every
-    class starts at probability 0.1 and the K-1 negatives don't swamp the first steps; the loop
-    applies it through `head_bias_init`."""
+    over classes. As in their code the classifier bias starts at b = -log((1 - pi) / pi) =
+    -log(K - 1) with prior pi = 1/K, so every class starts at probability 1/K and the K-1
+    negatives don't swamp the first steps (K = 2: b = 0); the loop applies it through
+    `head_bias_init`. The modulator is an exp of a finite number, so no power of 0 arises here."""
 
-    head_bias_init = -math.log((1 - 0.1) / 0.1)
-
-    def __init__(self, gamma: float, weight: torch.Tensor | None = None) -> None:
+    def __init__(self, gamma: float, num_classes: int, weight: torch.Tensor | None = None) -> None:
         super().__init__(weight)
+        if num_classes < 2:
+            raise ValueError(f"the sigmoid focal loss needs at least 2 classes, not {num_classes}")
         self.gamma = float(gamma)
+        self.head_bias_init = -math.log(num_classes - 1)
 
     def per_sample(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         onehot = F.one_hot(target, logits.shape[1]).float()
@@ -199,8 +219,10 @@ def focal(class_counts: Sequence[int], gamma: float) -> ImbalanceLoss:
 def cb_focal(class_counts: Sequence[int], beta: float, gamma: float, form: str) -> ImbalanceLoss:
     """Class-balanced focal loss (Cui et al. 2019): focal loss weighted by the inverse effective
     number of samples of the target's class; `form: sigmoid` is the paper's own variant."""
-    cls = SigmoidFocalLoss if form == "sigmoid" else FocalLoss
-    return cls(gamma=gamma, weight=effective_number_weights(class_counts, beta))
+    weight = effective_number_weights(class_counts, beta)
+    if form == "sigmoid":
+        return SigmoidFocalLoss(gamma=gamma, num_classes=len(class_counts), weight=weight)
+    return FocalLoss(gamma=gamma, weight=weight)
 
 
 # C: the rarest class's margin, any sign (one write-up searched -2..2); s: the logit scale

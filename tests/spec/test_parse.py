@@ -27,7 +27,7 @@ def test_cb_focal_beta_searches_one_minus_beta_on_a_log_scale() -> None:
     cfg = spec.trial_config({"one_minus_beta": 1e-3, "lr": 0.01, "batch_size": 64})
     # the trial's config is explicit: the loss's declared defaults are filled in
     assert cfg["loss"] == {"name": "cb_focal", "beta": pytest.approx(0.999), "gamma": 2.0, "form": "softmax",
-                           "drw_start": 1.0, "drw_beta": 0.9999}
+                           "drw_start": 1.0, "drw_beta": 0.9999, "reduction": "weighted_mean"}
     assert cfg["train"]["lr"] == 0.01 and cfg["train"]["batch_size"] == 64
 
 
