@@ -35,4 +35,4 @@ def test_a_typo_in_an_exported_config_exits_2_naming_file_index_field_and_known_
         export.read_configs(path)
     r = hpo("train", "--config", str(path))
     assert r.returncode == 2, r.stderr
-    assert str(path) in r.stderr and "'configs[0].loss.gama'" in r.stderr and "beta, form, gamma" in r.stderr
+    assert str(path) in r.stderr and "'configs[0].loss.gama'" in r.stderr and "beta, drw_beta, drw_start, form, gamma" in r.stderr
