@@ -7,6 +7,7 @@ catalog, i.e. from the entry's own declaration.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -179,20 +180,26 @@ class Validator:
                       "e.g. `minority: [7, 8, 9]`, or leave it out for classes below the mean count")
         return tuple(minority) if minority else None
 
-    def _field_for(self, name: str, sections: Mapping[str, Mapping[str, Any]]) -> tuple[str, Option]:
-        """Where a searched parameter lands in the trial config, and how its values are checked."""
+    def _field_for(self, name: str, sections: Mapping[str, Mapping[str, Any]]) -> tuple[str, Option, str | None]:
+        """Where a searched parameter lands in the trial config (section, sub-mapping), and how its
+        values are checked."""
         for sec in SEARCHABLE:
             t = SECTIONS[sec]
             if name == sec and t.selector:  # `loss:` searches the loss's name
-                return sec, t.fields[t.selector]
+                return sec, t.fields[t.selector], None
             if isinstance(t.fields.get(name), Option):
-                return sec, t.fields[name]
+                return sec, t.fields[name], None
+            for sub, f in t.fields.items():  # `magnitude:` searches train.augment.magnitude
+                if isinstance(f, Table) and isinstance(f.fields.get(name), Option):
+                    return sec, f.fields[name], sub
             for entry in catalog.names(t.kind):
                 opts = catalog.options(t.kind, entry)
                 if name in opts:
-                    return sec, opts[name]
+                    return sec, opts[name], None
         searchable = sorted({*SEARCHABLE, *(k for s in SEARCHABLE for k, f in SECTIONS[s].fields.items()
                                             if isinstance(f, Option)),
+                             *(k for s in SEARCHABLE for f in SECTIONS[s].fields.values() if isinstance(f, Table)
+                               for k in f.fields),
                              *(k for s in SEARCHABLE for e in catalog.names(SECTIONS[s].kind)
                                for k in catalog.options(SECTIONS[s].kind, e))})
         self.fail(f"search.{name}", name, f"unknown search parameter {name!r}",
@@ -205,9 +212,9 @@ class Validator:
         params: list[Param] = []
         for name, body in d.items():
             where = f"search.{name}"
-            sec, opt = self._field_for(name, sections)
+            sec, opt, sub = self._field_for(name, sections)
             self.known_keys(body, PARAM_KEYS, where)
-            p = self.param(name, sec, opt, body, where)
+            p = dataclasses.replace(self.param(name, sec, opt, body, where), sub=sub)
             for alt in p.when:
                 for other, _ in alt:
                     if other not in {q.name for q in params}:
@@ -271,7 +278,7 @@ class Validator:
         """A searched option must belong to an entry its section can choose (e.g. C needs ldam)."""
         for p in params:
             t = SECTIONS[p.section]
-            if p.name in t.fields or p.name == p.section:
+            if p.name in t.fields or p.name == p.section or p.sub:
                 continue
             choices = next((q.choices for q in params if q.section == p.section and q.field == t.selector),
                            (sections[p.section][t.selector],))

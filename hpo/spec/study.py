@@ -24,6 +24,7 @@ class Param:
     complement: bool = False
     # sampled only if one alternative holds; an alternative = ((other param, values it must take), ...)
     when: tuple[tuple[tuple[str, tuple[Any, ...]], ...], ...] = ()
+    sub: str | None = None  # a field of a sub-mapping of the section: train.augment.magnitude
 
     def active(self, taken: Mapping[str, Any]) -> bool:
         return not self.when or any(all(taken.get(k) in vs for k, vs in alt) for alt in self.when)
@@ -88,7 +89,8 @@ class StudySpec:
         cfg = self.fixed_config()
         for p in self.search:
             if p.optuna_name in params:
-                cfg[p.section][p.field] = p.value(params[p.optuna_name])
+                target = cfg[p.section][p.sub] if p.sub else cfg[p.section]
+                target[p.field] = p.value(params[p.optuna_name])
         return resolve_entries(cfg)
 
 

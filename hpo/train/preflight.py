@@ -17,8 +17,12 @@ def check_study(spec: StudySpec) -> Splits:
         raise UserError(f"{spec.path}: no class has fewer training images than the mean "
                         f"(counts {splits.class_counts}), so minority_f1 is undefined; list the classes to "
                         "watch with `minority: [...]` (indices or names) or cut a long tail with data.longtail")
-    if cfg["model"]["name"] == "timm":
-        from hpo.train.models import check_timm_arch
+    model = cfg["model"]
+    if model["name"] == "timm":
+        from hpo.train import models
 
-        check_timm_arch(cfg["model"]["arch"], where=f"{spec.path}: model.arch")
+        models.check_timm_arch(model["arch"], where=f"{spec.path}: model.arch")
+        if model["pretrained"] or model["weights"]:  # fetch (or find in the cache) once, before any trial
+            models.build("timm", num_classes=len(splits.class_counts), in_chans=splits.train.x.shape[1],
+                         **{k: v for k, v in model.items() if k != "name"})
     return splits
