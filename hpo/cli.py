@@ -122,6 +122,16 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(a: argparse.Namespace) -> int:
+    from hpo.spec import find_spec
+
+    spec = find_spec(a.study, a.spaces_dir)
+    from hpo.train.preflight import check_study, summary
+
+    print(summary(spec, check_study(spec)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpo", description="Hyperparameter search for class-imbalanced image "
                                 "classification: Optuna studies in SQL, trials on Ray Tune.")
@@ -145,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--verbose", action="store_true", help="show Ray's own logs and progress tables")
     artifacts_flag(sp)
     sp.set_defaults(fn=cmd_launch)
+
+    sp = sub.add_parser("check", help="validate a study file and its data (no Ray, no trial): class counts, "
+                        "minority classes, what is searched")
+    sp.add_argument("--study", required=True, help="study name: search_spaces/NAME.yaml")
+    sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
+    sp.set_defaults(fn=cmd_check)
 
     sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
     sp.add_argument("--study", required=True)

@@ -26,3 +26,32 @@ def check_study(spec: StudySpec) -> Splits:
             models.build("timm", num_classes=len(splits.class_counts), in_chans=splits.train.x.shape[1],
                          **{k: v for k, v in model.items() if k != "name"})
     return splits
+
+
+def class_table(spec: StudySpec, splits: Splits) -> str:
+    """Per-class train / val / test counts (after the long-tail cut), minority classes marked."""
+    import numpy as np
+    import pandas as pd
+
+    k = len(splits.class_names)
+    minority = set(resolve_minority(spec.minority, splits.class_counts, splits.class_names))
+    table = pd.DataFrame({part: np.bincount(getattr(splits, part).y, minlength=k) for part in ("train", "val", "test")},
+                         index=pd.Index(list(splits.class_names), name="class"))
+    table["minority"] = ["yes" if i in minority else "" for i in range(k)]
+    return table.to_string()
+
+
+def summary(spec: StudySpec, splits: Splits) -> str:
+    """What `hpo check` prints: the data a trial trains on and what the study searches."""
+    def describe(p) -> str:  # noqa: ANN001 - a Param
+        what = (f"choices {list(p.choices)}" if p.type == "categorical" else
+                f"{p.type} [{p.low:g}, {p.high:g}]{' log' if p.log else ''}{' as 1 - value' if p.complement else ''}")
+        when = " when " + " or ".join(", ".join(f"{k} in {list(v)}" for k, v in alt) for alt in p.when) if p.when else ""
+        return f"  {p.name}: {what}{when}"
+
+    lines = [f"study {spec.name!r} ({spec.path}): OK", f"data: {spec.sections['data']['name']}, "
+             f"longtail {spec.sections['data']['longtail']['profile']}", class_table(spec, splits),
+             f"searched ({len(spec.search)}):", *map(describe, spec.search),
+             "objectives: " + ", ".join(f"{o.name} ({o.direction})" for o in spec.objectives),
+             f"budget: {spec.n_trials} trials, {spec.max_concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each"]
+    return "\n".join(lines)

@@ -72,13 +72,14 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
     Trials that FAIL are replaced (up to budget.max_failed per launch); RUNNING trials of a
     launcher that is gone are swept first (coordination.sweep). `flags` are `Options` fields.
     """
-    from hpo.train.preflight import check_study  # torch, only once the spec is valid
+    from hpo.train.preflight import check_study, class_table  # torch, only once the spec is valid
 
     opt = Options(**flags)
     if not opt.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = st.open_storage(url)
     splits = check_study(spec)
+    opt.echo(f"class counts (train / val / test):\n{class_table(spec, splits)}")
     study = st.open_study(spec, storage)
     st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
     notes.save(study, spec, splits)
