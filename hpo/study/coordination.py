@@ -60,7 +60,12 @@ def launcher_alive(info: dict[str, Any], now: float | None = None) -> bool:
 
 
 def launchers(study: optuna.Study) -> dict[str, dict[str, Any]]:
-    return {k[len(ATTR_LAUNCHER_PREFIX):]: v for k, v in study.user_attrs.items() if k.startswith(ATTR_LAUNCHER_PREFIX)}
+    return launchers_in(study.user_attrs)
+
+
+def launchers_in(study_user_attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{launcher id: its record} from a study's user attributes."""
+    return {k[len(ATTR_LAUNCHER_PREFIX):]: v for k, v in study_user_attrs.items() if k.startswith(ATTR_LAUNCHER_PREFIX)}
 
 
 def prune(study: optuna.Study, now: float | None = None) -> int:

@@ -8,6 +8,7 @@ import time
 import optuna
 
 from hpo.study import coordination as co
+from hpo.study.storage import open_storage
 
 
 def test_liveness_by_heartbeat_pid_and_stop() -> None:
@@ -44,7 +45,7 @@ def test_sweep_fails_a_dead_launchers_trial_once_and_requeues_its_params(sqlite_
 
 
 def test_a_launch_prunes_launchers_dead_for_over_a_day_and_keeps_the_rest(sqlite_url: str) -> None:
-    study = optuna.create_study(storage=sqlite_url, directions=["maximize", "maximize"])
+    study = optuna.create_study(storage=open_storage(sqlite_url), directions=["maximize", "maximize"])  # WAL: fast writes
     old = time.time() - co.PRUNE_AFTER_S - 60
     storage = study._storage
     for i in range(1000):  # straight to the storage: 1000 study.set_user_attr calls would do the same, slower
