@@ -138,9 +138,7 @@ def cmd_delete(a: argparse.Namespace) -> int:
     url = storage.resolve_url(a.storage)
     backing = storage.open_storage(url)
     study = storage.load_study(backing, a.study)
-    live = admin.holders(study)
-    if live:  # checked again by admin.delete, after the question
-        raise UserError(f"study {a.study!r} is in use by launcher {', '.join(live)}; stop it first")
+    admin.check_free(study)  # and again by admin.delete, after the question
     plan = admin.plan(backing, study, artifact_dir(a.artifacts, create=False), RAY_DIR.resolve())
     what = [f"study {a.study!r} in {storage.redact(url)} with its {plan.n_trials} trials",
             f"{len(plan.artifact_files)} artifact files of its trials in {artifact_dir(a.artifacts, create=False)}"]
@@ -168,18 +166,34 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def storage_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--storage", help="SQLAlchemy URL of the study database "
+                    "(default: $HPO_STORAGE, else sqlite:///./storage/hpo.db)")
+
+
+def artifacts_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--artifacts", help="folder of the trial artifact store "
+                    "(default: $HPO_ARTIFACTS, else ./storage/artifacts)")
+
+
+def add_admin_commands(sub: argparse._SubParsersAction) -> None:
+    """`hpo studies` and `hpo delete`, after the habits of the `optuna` command."""
+    sp = sub.add_parser("studies", help="list the studies: directions, trials by state, last activity")
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_studies)
+
+    sp = sub.add_parser("delete", help="delete a study, its trials' artifact files and its Ray folder")
+    sp.add_argument("--study", required=True)
+    storage_flag(sp)
+    artifacts_flag(sp)
+    sp.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    sp.set_defaults(fn=cmd_delete)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpo", description="Hyperparameter search for class-imbalanced image "
                                 "classification: Optuna studies in SQL, trials on Ray Tune.")
     sub = p.add_subparsers(dest="command", required=True)
-
-    def storage_flag(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--storage", help="SQLAlchemy URL of the study database "
-                        "(default: $HPO_STORAGE, else sqlite:///./storage/hpo.db)")
-
-    def artifacts_flag(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--artifacts", help="folder of the trial artifact store "
-                        "(default: $HPO_ARTIFACTS, else ./storage/artifacts)")
 
     sp = sub.add_parser("launch", help="create or resume a study and run trials up to its budget")
     sp.add_argument("--study", required=True, help="study name: search_spaces/NAME.yaml")
@@ -191,17 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--verbose", action="store_true", help="show Ray's own logs and progress tables")
     artifacts_flag(sp)
     sp.set_defaults(fn=cmd_launch)
-
-    sp = sub.add_parser("studies", help="list the studies: directions, trials by state, last activity")
-    storage_flag(sp)
-    sp.set_defaults(fn=cmd_studies)
-
-    sp = sub.add_parser("delete", help="delete a study, its trials' artifact files and its Ray folder")
-    sp.add_argument("--study", required=True)
-    storage_flag(sp)
-    artifacts_flag(sp)
-    sp.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
-    sp.set_defaults(fn=cmd_delete)
 
     sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
     sp.add_argument("--study", required=True)
@@ -236,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seeds", type=_positive_int, default=1, help="training seeds to average over")
     sp.add_argument("--out", help="also write the per-seed results as CSV here")
     sp.set_defaults(fn=cmd_train)
+    add_admin_commands(sub)
     return p
 
 

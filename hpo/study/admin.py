@@ -67,14 +67,19 @@ def plan(storage: optuna.storages.BaseStorage, study: optuna.Study, artifact_dir
     return Removal(storage, study, len(trials), files, folder if folder.is_dir() else None)
 
 
-def delete(removal: Removal) -> None:
-    """Refuses (UserError) while a launcher holds the study; the study goes first, then its files."""
-    study = removal.study
+def check_free(study: optuna.Study) -> None:
+    """UserError (exit 2) while a live launcher holds the study."""
     live = holders(study)
     if live:
         raise UserError(f"study {study.study_name!r} is in use by launcher {', '.join(live)}; stop it first "
                         f"(a launcher that died counts as gone {coordination.STALE_AFTER_S:.0f} s after its "
                         "last heartbeat, at once on its own host)")
+
+
+def delete(removal: Removal) -> None:
+    """The study goes first (refused while a launcher holds it), then its files."""
+    study = removal.study
+    check_free(study)
     optuna.delete_study(study_name=study.study_name, storage=removal.storage)
     for path in removal.artifact_files:
         path.unlink(missing_ok=True)
