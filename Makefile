@@ -7,15 +7,32 @@ HPO := $(VENV)/bin/hpo
 # pip on this machine lists local wheel indexes; their "Location ... is ignored" lines are noise
 PIP_QUIET := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: install demo test test-fast catalog clean
+# the lock: every dependency (the dev extra included) pinned for Python 3.11 on Linux x86_64
+LOCK := requirements.lock
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.6.2
+
+.PHONY: install lock demo test test-fast catalog clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# exactly the lock's versions (--no-deps on hpo itself), then `pip check`: nothing missing or clashing
+$(VENV)/.installed: pyproject.toml constraints.txt $(LOCK)
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]' 2>&1 | { $(PIP_QUIET); }
+	$(VENV)/bin/pip install -q -c constraints.txt -r $(LOCK) 2>&1 | { $(PIP_QUIET); }
+	$(VENV)/bin/pip install -q --no-deps -e . 2>&1 | { $(PIP_QUIET); }
+	$(VENV)/bin/pip check
 	$(PY) -c "import torch, torchvision, timm, ray, optuna, optuna_dashboard, sklearn"
 	touch $@
+
+# regenerate the lock from pyproject.toml (+ constraints.txt for torch), keeping the pins that still
+# fit; `make lock UPGRADE="ray optuna"` moves those packages to their newest allowed versions
+lock:
+	python3 -c 'import sys; assert sys.version_info[:2] == (3, 11), "the lock is for Python 3.11"'
+	[ -x $(LOCK_VENV)/bin/pip-compile ] || { python3 -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q $(PIP_TOOLS) 2>&1 | { $(PIP_QUIET); }; }
+	$(LOCK_VENV)/bin/pip-compile --quiet --extra dev --constraint constraints.txt --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links $(foreach p,$(UPGRADE),--upgrade-package $(p)) \
+	  --output-file $(LOCK) pyproject.toml 2>&1 | { $(PIP_QUIET); }
 
 demo: install
 	$(HPO) launch --study cb_focal_beta
@@ -40,4 +57,4 @@ catalog: install
 	$(PY) -m hpo.catalog_build
 
 clean:
-	rm -rf $(VENV) storage/hpo.db* storage/ray storage/artifacts storage/report storage/*.yaml
+	rm -rf $(VENV) $(LOCK_VENV) storage/hpo.db* storage/ray storage/artifacts storage/report storage/*.yaml

@@ -111,6 +111,50 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_studies(a: argparse.Namespace) -> int:
+    from hpo.study import admin, storage
+
+    url = storage.resolve_url(a.storage)
+    rows = admin.summaries(storage.open_storage(url))
+    print(f"{len(rows)} {'study' if len(rows) == 1 else 'studies'} in {storage.redact(url)}")
+    table = [("study", "directions", "trials", "by state", "last activity", "live launchers")]
+    for s in rows:
+        table.append((s.name, ",".join(s.directions), str(s.n_trials),
+                      ", ".join(f"{k} {v}" for k, v in sorted(s.counts.items())) or "-",
+                      s.last_activity.isoformat(sep=" ", timespec="seconds") if s.last_activity else "-",
+                      str(s.live_launchers)))
+    if rows:
+        widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+        for r in table:
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_delete(a: argparse.Namespace) -> int:
+    from hpo.study import admin, storage
+    from hpo.tune import RAY_DIR
+    from hpo.views.artifacts import artifact_dir
+
+    url = storage.resolve_url(a.storage)
+    backing = storage.open_storage(url)
+    study = storage.load_study(backing, a.study)
+    admin.check_free(study)  # and again by admin.delete, after the question
+    plan = admin.plan(backing, study, artifact_dir(a.artifacts, create=False), RAY_DIR.resolve())
+    what = [f"study {a.study!r} in {storage.redact(url)} with its {plan.n_trials} trials",
+            f"{len(plan.artifact_files)} artifact files of its trials in {artifact_dir(a.artifacts, create=False)}"]
+    what += [f"Ray's experiment folder {plan.ray_dir}"] if plan.ray_dir else []
+    if not a.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"delete {a.study!r}: no terminal to confirm on; pass --yes to delete without asking")
+        print("This removes:\n" + "\n".join(f"  {w}" for w in what))
+        if input(f"Delete study {a.study!r}? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    admin.delete(plan)
+    print("removed:\n" + "\n".join(f"  {w}" for w in what))
+    return 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from hpo.study.export import read_configs
     from hpo.train.retrain import retrain
@@ -132,18 +176,34 @@ def cmd_check(a: argparse.Namespace) -> int:
     return 0
 
 
+def storage_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--storage", help="SQLAlchemy URL of the study database "
+                    "(default: $HPO_STORAGE, else sqlite:///./storage/hpo.db)")
+
+
+def artifacts_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--artifacts", help="folder of the trial artifact store "
+                    "(default: $HPO_ARTIFACTS, else ./storage/artifacts)")
+
+
+def add_admin_commands(sub: argparse._SubParsersAction) -> None:
+    """`hpo studies` and `hpo delete`, after the habits of the `optuna` command."""
+    sp = sub.add_parser("studies", help="list the studies: directions, trials by state, last activity")
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_studies)
+
+    sp = sub.add_parser("delete", help="delete a study, its trials' artifact files and its Ray folder")
+    sp.add_argument("--study", required=True)
+    storage_flag(sp)
+    artifacts_flag(sp)
+    sp.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    sp.set_defaults(fn=cmd_delete)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpo", description="Hyperparameter search for class-imbalanced image "
                                 "classification: Optuna studies in SQL, trials on Ray Tune.")
     sub = p.add_subparsers(dest="command", required=True)
-
-    def storage_flag(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--storage", help="SQLAlchemy URL of the study database "
-                        "(default: $HPO_STORAGE, else sqlite:///./storage/hpo.db)")
-
-    def artifacts_flag(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--artifacts", help="folder of the trial artifact store "
-                        "(default: $HPO_ARTIFACTS, else ./storage/artifacts)")
 
     sp = sub.add_parser("launch", help="create or resume a study and run trials up to its budget")
     sp.add_argument("--study", required=True, help="study name: search_spaces/NAME.yaml")
@@ -195,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seeds", type=_positive_int, default=1, help="training seeds to average over")
     sp.add_argument("--out", help="also write the per-seed results as CSV here")
     sp.set_defaults(fn=cmd_train)
+    add_admin_commands(sub)
     return p
 
 

@@ -1,10 +1,20 @@
 """The CLI stays light: --help and study validation import neither torch nor ray."""
 from __future__ import annotations
 
+import os
+import pty
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from conftest import REPO, SPACES
+import optuna
+import pytest
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
+
+from conftest import REPO, SPACES, hpo
+from hpo.study import coordination as co
 
 PROBE = """
 import sys
@@ -34,5 +44,106 @@ def test_spec_validation_imports_neither_torch_nor_ray() -> None:
 def test_console_script_help_lists_the_commands() -> None:
     r = subprocess.run([sys.executable, "-m", "hpo.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0
-    for cmd in ("launch", "status", "export", "dashboard", "train"):
+    for cmd in ("launch", "studies", "delete", "status", "export", "dashboard", "train"):
         assert cmd in r.stdout
+
+
+# `hpo studies` / `hpo delete`, on a SQLite file made with Optuna directly (no Ray, no training)
+
+def _make_studies(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = FileSystemArtifactStore(str(_artifacts(tmp_path)))
+    a = optuna.create_study(study_name="a", storage=url, directions=["maximize", "minimize"])
+    b = optuna.create_study(study_name="b", storage=url)
+    for study in (a, b):  # the first trial of each study has an artifact file (stored while it runs, as hpo does)
+        trial = study.ask()
+        (tmp_path / f"{study.study_name}.txt").write_text(study.study_name)
+        upload_artifact(artifact_store=store, file_path=str(tmp_path / f"{study.study_name}.txt"), study_or_trial=trial)
+        study.tell(trial, (trial.suggest_float("x", 0, 1), 1.0) if study is a else 1.0)
+    a.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=2)
+    a.ask()  # left RUNNING
+    a.enqueue_trial({"x": 0.5})  # WAITING
+    (tmp_path / "storage" / "ray" / "a").mkdir(parents=True)
+    return url
+
+
+def _artifacts(tmp_path: Path) -> Path:
+    folder = tmp_path / "artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _names(url: str) -> list[str]:
+    return sorted(s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False))
+
+
+def test_studies_lists_directions_trials_by_state_and_last_activity(tmp_path: Path) -> None:
+    url = _make_studies(tmp_path)
+    newest = max(t.datetime_complete or t.datetime_start for t in optuna.load_study(study_name="a", storage=url).trials
+                 if t.datetime_start)
+    r = hpo("studies", "--storage", url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"2 studies in {url}"
+    assert lines[1].split() == ["study", "directions", "trials", "by", "state", "last", "activity", "live", "launchers"]
+    assert lines[2].split() == ["a", "maximize,minimize", "5", "COMPLETE", "3,", "RUNNING", "1,", "WAITING", "1",
+                                *newest.isoformat(sep=" ", timespec="seconds").split(), "0"]
+    assert lines[3].split()[:5] == ["b", "minimize", "1", "COMPLETE", "1"]
+    empty = hpo("studies", "--storage", f"sqlite:///{tmp_path / 'empty.db'}", cwd=tmp_path)
+    assert empty.returncode == 0 and empty.stdout.startswith("0 studies in ")
+
+
+def test_delete_without_a_terminal_needs_yes(tmp_path: Path) -> None:
+    url = _make_studies(tmp_path)
+    r = hpo("delete", "--study", "a", "--storage", url, cwd=tmp_path)  # stdin: not a terminal
+    assert r.returncode == 2 and "pass --yes" in r.stderr
+    assert _names(url) == ["a", "b"] and len(list(_artifacts(tmp_path).iterdir())) == 2
+    r = hpo("delete", "--study", "nope", "--storage", url, "--yes", cwd=tmp_path)
+    assert r.returncode == 2 and "no study 'nope'" in r.stderr
+
+
+def test_delete_refuses_while_a_live_launcher_holds_the_study(tmp_path: Path) -> None:
+    url = _make_studies(tmp_path)
+    study = optuna.load_study(study_name="a", storage=url)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}  # this test process: alive
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "busy", me)
+    r = hpo("delete", "--study", "a", "--storage", url, "--yes", cwd=tmp_path)
+    assert r.returncode == 2 and "in use by launcher busy" in r.stderr and _names(url) == ["a", "b"]
+    listed = hpo("studies", "--storage", url, cwd=tmp_path).stdout.splitlines()[2]
+    assert listed.split()[-1] == "1"  # one live launcher
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "busy", {**me, "stopped": True})
+    assert hpo("delete", "--study", "a", "--storage", url, "--yes", cwd=tmp_path).returncode == 0
+
+
+def test_delete_yes_removes_the_study_its_artifacts_and_ray_folder_and_says_what(tmp_path: Path) -> None:
+    url = _make_studies(tmp_path)
+    kept = get_all_artifact_meta(optuna.load_study(study_name="b", storage=url))
+    r = hpo("delete", "--study", "a", "--storage", url, "--artifacts", str(_artifacts(tmp_path)), "--yes",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _names(url) == ["b"]
+    assert [p.read_text() for p in _artifacts(tmp_path).iterdir()] == ["b"]  # the other study's file stays
+    assert not (tmp_path / "storage" / "ray" / "a").exists()
+    assert "removed:" in r.stdout and "study 'a'" in r.stdout and "5 trials" in r.stdout
+    assert "1 artifact files" in r.stdout and str(tmp_path / "storage" / "ray" / "a") in r.stdout
+    assert kept == get_all_artifact_meta(optuna.load_study(study_name="b", storage=url))
+
+
+@pytest.mark.parametrize("answer", ["n", "y"])
+def test_delete_asks_on_a_terminal(tmp_path: Path, answer: str) -> None:
+    url = _make_studies(tmp_path)
+    main, tty = pty.openpty()
+    try:
+        os.write(main, f"{answer}\n".encode())
+        env = {k: v for k, v in os.environ.items() if k != "HPO_STORAGE"}
+        r = subprocess.run([sys.executable, "-m", "hpo.cli", "delete", "--study", "a", "--storage", url],
+                           stdin=tty, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(main)
+        os.close(tty)
+    assert "Delete study 'a'? [y/N]" in r.stdout and "5 trials" in r.stdout
+    if answer == "n":
+        assert r.returncode == 1 and "nothing deleted" in r.stdout and _names(url) == ["a", "b"]
+    else:
+        assert r.returncode == 0 and "removed:" in r.stdout and _names(url) == ["b"]

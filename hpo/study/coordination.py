@@ -6,6 +6,8 @@ keeps its own record. Each `hpo launch` registers itself on the study (a user at
 trials it asks for with its id. A launcher is alive while its heartbeat is fresh and, on its
 own host, while its pid exists. At start, a launch sweeps RUNNING trials whose launcher is gone:
 each becomes FAIL (`fail_reason: launcher_lost`) and its parameters are enqueued once more.
+It also deletes the records of launchers dead for over a day (`prune`), so a study launched
+thousands of times does not carry thousands of attributes into every liveness check.
 
 The budget is study-wide and checked before every new trial, under a PostgreSQL advisory lock
 when the storage is PostgreSQL, so concurrent launchers never start more trials than the budget
@@ -19,10 +21,12 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 import zlib
 from typing import Any, Iterator
 
 import optuna
+import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from hpo.study.storage import ATTR_FAIL_REASON
@@ -32,6 +36,7 @@ ATTR_OWNER = "hpo_launcher"
 ATTR_RETRY_OF = "hpo_retry_of"
 HEARTBEAT_S = 5.0
 STALE_AFTER_S = float(os.environ.get("HPO_STALE_AFTER_S", 60))  # a silent launcher is gone after this
+PRUNE_AFTER_S = 24 * 3600.0  # a dead launcher's record is deleted once its heartbeat is this old
 
 
 def _pid_alive(pid: int) -> bool:
@@ -55,7 +60,36 @@ def launcher_alive(info: dict[str, Any], now: float | None = None) -> bool:
 
 
 def launchers(study: optuna.Study) -> dict[str, dict[str, Any]]:
-    return {k[len(ATTR_LAUNCHER_PREFIX):]: v for k, v in study.user_attrs.items() if k.startswith(ATTR_LAUNCHER_PREFIX)}
+    return launchers_in(study.user_attrs)
+
+
+def launchers_in(study_user_attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{launcher id: its record} from a study's user attributes."""
+    return {k[len(ATTR_LAUNCHER_PREFIX):]: v for k, v in study_user_attrs.items() if k.startswith(ATTR_LAUNCHER_PREFIX)}
+
+
+def prune(study: optuna.Study, now: float | None = None) -> int:
+    """Delete the records of launchers that are dead and silent for over PRUNE_AFTER_S; returns
+    how many. A RUNNING trial such a launcher left behind is still swept: its owner is not alive."""
+    now = time.time() if now is None else now
+    gone = [ATTR_LAUNCHER_PREFIX + k for k, v in launchers(study).items()
+            if not launcher_alive(v, now) and now - float(v.get("heartbeat", 0)) > PRUNE_AFTER_S]
+    if gone:
+        _delete_study_user_attrs(study, gone)
+    return len(gone)
+
+
+_STUDY_USER_ATTRS = sa.table("study_user_attributes", sa.column("study_id"), sa.column("key"))
+
+
+def _delete_study_user_attrs(study: optuna.Study, keys: list[str]) -> None:
+    """Optuna has no call that deletes a user attribute; delete its rows from the RDB storage's
+    table `study_user_attributes` (study_id, key, value_json), in one transaction."""
+    storage = getattr(study._storage, "_backend", study._storage)  # under Optuna's _CachedStorage
+    with storage.engine.begin() as conn:
+        for i in range(0, len(keys), 500):  # SQLite allows 999 bound parameters per statement
+            conn.execute(sa.delete(_STUDY_USER_ATTRS).where(_STUDY_USER_ATTRS.c.study_id == study._study_id,
+                                                            _STUDY_USER_ATTRS.c.key.in_(keys[i:i + 500])))
 
 
 class Launcher:
@@ -63,6 +97,11 @@ class Launcher:
 
     def __init__(self, study: optuna.Study) -> None:
         self.study, self.id = study, uuid.uuid4().hex[:12]
+        try:
+            self.pruned = prune(study)
+        except sa.exc.SQLAlchemyError as exc:  # housekeeping: the launch goes on without it
+            self.pruned = 0
+            warnings.warn(f"hpo: old launcher records not pruned: {type(exc).__name__}: {exc}", stacklevel=2)
         self.others_alive = [k for k, v in launchers(study).items() if launcher_alive(v)]
         self._stop = threading.Event()
         self._beat()

@@ -27,6 +27,7 @@ from hpo.study import coordination
 from hpo.study import storage as st
 from hpo.study.pareto import full_trials
 from hpo.study.space import DefineByRun, build_sampler
+from hpo.tune import RAY_DIR
 from hpo.tune.mo_asha import SCHEDULERS
 from hpo.tune.searcher import StudySearch
 from hpo.tune.trainable import trainable
@@ -34,7 +35,6 @@ from hpo.views import artifacts, notes
 from hpo.views.progress import Progress
 
 Echo = Callable[[str], None]
-RAY_DIR = Path("storage/ray")  # Tune's experiment folders (one per study), trial logs included
 
 # Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
 # and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py)

@@ -19,10 +19,11 @@ DEFAULT_DIR = Path("storage/artifacts")
 RESULT_KEY = "hpo_artifacts"  # result key: JSON {file name: base64 bytes}
 
 
-def artifact_dir(flag: str | None = None) -> Path:
+def artifact_dir(flag: str | None = None, create: bool = True) -> Path:
     """--artifacts flag, else $HPO_ARTIFACTS, else ./storage/artifacts (absolute: Ray moves cwd)."""
     path = Path(flag or os.environ.get(ENV_VAR) or DEFAULT_DIR).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -8,6 +8,7 @@ import time
 import optuna
 
 from hpo.study import coordination as co
+from hpo.study.storage import open_storage
 
 
 def test_liveness_by_heartbeat_pid_and_stop() -> None:
@@ -41,3 +42,31 @@ def test_sweep_fails_a_dead_launchers_trial_once_and_requeues_its_params(sqlite_
     finally:
         live.stop()
     assert not co.launcher_alive(co.launchers(study)[live.id])
+
+
+def test_a_launch_prunes_launchers_dead_for_over_a_day_and_keeps_the_rest(sqlite_url: str) -> None:
+    study = optuna.create_study(storage=open_storage(sqlite_url), directions=["maximize", "maximize"])  # WAL: fast writes
+    old = time.time() - co.PRUNE_AFTER_S - 60
+    storage = study._storage
+    for i in range(1000):  # straight to the storage: 1000 study.set_user_attr calls would do the same, slower
+        storage.set_study_user_attr(study._study_id, f"{co.ATTR_LAUNCHER_PREFIX}old{i}",
+                                    {"host": "elsewhere", "pid": i, "heartbeat": old, "stopped": i % 2 == 0})
+    recent = {"host": "elsewhere", "pid": 1, "heartbeat": time.time() - 3600}  # dead an hour: kept
+    alive_old = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": old}  # pid lives, beat old: dead
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "recent", recent)
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "beating", {"host": "elsewhere", "pid": 1,
+                                                              "heartbeat": time.time()})
+    study.set_user_attr("class_names", ["a", "b"])  # not a launcher record: never touched
+    assert len(co.launchers(study)) == 1002
+    live = co.Launcher(study)
+    try:
+        assert live.pruned == 1000
+        again = optuna.load_study(study_name=study.study_name, storage=sqlite_url)  # read back from the file
+        assert set(co.launchers(again)) == {"recent", "beating", live.id}
+        assert again.user_attrs["class_names"] == ["a", "b"]
+        assert co.launcher_alive(co.launchers(again)["beating"]) and co.launcher_alive(co.launchers(again)[live.id])
+        study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "old_again", alive_old)
+        assert co.prune(study) == 1 and co.prune(study) == 0
+        assert set(co.launchers(study)) == {"recent", "beating", live.id}
+    finally:
+        live.stop()
