@@ -17,6 +17,7 @@ def check_study(spec: StudySpec) -> Splits:
         raise UserError(f"{spec.path}: no class has fewer training images than the mean "
                         f"(counts {splits.class_counts}), so minority_f1 is undefined; list the classes to "
                         "watch with `minority: [...]` (indices or names) or cut a long tail with data.longtail")
+    _placement(cfg, splits)
     model = cfg["model"]
     if model["name"] == "timm":
         from hpo.train import models
@@ -26,6 +27,18 @@ def check_study(spec: StudySpec) -> Splits:
             models.build("timm", num_classes=len(splits.class_counts), in_chans=splits.train.x.shape[1],
                          **{k: v for k, v in model.items() if k != "name"})
     return splits
+
+
+def _placement(cfg: dict, splits: Splits) -> None:
+    """Say at launch when the data set will not fit on the trial's device (judged from this machine)."""
+    from hpo.train.device_data import keep_on_host
+    from hpo.train.loop import pick_device
+
+    try:
+        device = pick_device(cfg["train"], float(cfg["resources"]["gpu"]))
+    except RuntimeError:  # the driver has no GPU; the workers will
+        return
+    keep_on_host(splits, device, cfg["train"]["data_memory_mb"])
 
 
 def class_table(spec: StudySpec, splits: Splits) -> str:

@@ -52,6 +52,12 @@ def test_spec_is_frozen_and_trial_configs_do_not_share_state() -> None:
     ({"objectives": [{"name": "f1_of_the_tail"}]}, "objectives[0].name", "'f1_of_the_tail'"),
     ({"loss": {"name": "cb_focal", "C": 0.5}}, "loss.C", "0.5"),
     ({"train": {"lr": True}}, "train.lr", "True"),
+    ({"train": {"label_smoothing": 1.0}}, "train.label_smoothing", "1.0"),
+    ({"train": {"optimizer": "adagrad"}}, "train.optimizer", "'adagrad'"),
+    ({"train": {"augment": {"rotate": 500}}}, "train.augment.rotate", "500"),
+    ({"schedule": {"name": "step", "milestones": [0.9, 0.5]}}, "schedule.milestones", "[0.9, 0.5]"),
+    ({"schedule": {"name": "cosine", "patience": 3}}, "schedule.patience", "3"),
+    ({"model": {"name": "timm", "weights": "no/such.safetensors"}}, "model.weights", "'no/such.safetensors'"),
 ])
 def test_bad_field_exits_2_naming_file_field_and_value(tmp_path: Path, overrides: dict, field: str,
                                                         value: str) -> None:
@@ -81,3 +87,19 @@ def test_conditional_parameter_must_follow_its_parent() -> None:
     raw["search"] = {"gamma": {"low": 0.0, "high": 2.0, "when": {"loss": ["cb_focal"]}}}
     with pytest.raises(SpecError, match=r"search.gamma.when"):
         parse_spec(raw, "x.yaml")
+
+
+def test_schedule_and_optimiser_search_as_categoricals_with_conditional_options() -> None:
+    raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
+    raw["search"] = {"optimizer": {"choices": ["sgd", "adamw"]},
+                     "momentum": {"low": 0.8, "high": 0.99, "when": {"optimizer": ["sgd"]}},
+                     "schedule": {"choices": ["cosine", "step", "plateau"]},
+                     "patience": {"type": "int", "low": 1, "high": 4, "when": {"schedule": ["plateau"]}},
+                     "magnitude": {"low": 0.0, "high": 1.0}}
+    spec = parse_spec(raw, "x.yaml")
+    cfg = spec.trial_config({"optimizer": "adamw", "schedule": "plateau", "patience": 3, "magnitude": 0.4})
+    assert cfg["train"]["optimizer"] == "adamw" and "momentum" not in cfg["train"]
+    assert cfg["schedule"] == {"name": "plateau", "warmup_epochs": 0, "monitor": "macro_acc", "factor": 0.1,
+                               "patience": 3}
+    assert cfg["train"]["augment"]["magnitude"] == 0.4
+    assert spec.trial_config({"optimizer": "sgd", "momentum": 0.95})["train"]["momentum"] == 0.95
