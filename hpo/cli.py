@@ -6,6 +6,7 @@ and study-file validation stay fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -65,6 +66,12 @@ def cmd_status(a: argparse.Namespace) -> int:
     print(f"study {study.study_name!r} in {storage.redact(url)}")
     print("trials by state: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     stopped = sum(storage.ATTR_STOPPED_EARLY in t.user_attrs for t in study.get_trials(deepcopy=False))
+    from hpo.study import coordination
+
+    orphans = coordination.orphaned(study)
+    if orphans:
+        print(f"RUNNING trials {orphans} belong to a launcher that is gone: the next `hpo launch` marks them "
+              "FAIL (launcher_lost) and queues their parameters again")
     if stopped:
         print(f"of the COMPLETE trials, {stopped} were stopped early by the scheduler (left out of the front)")
     _print_front(study)
@@ -270,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hpo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hpo status | head -2`: the reader left; no traceback, and none at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

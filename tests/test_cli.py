@@ -147,3 +147,36 @@ def test_delete_asks_on_a_terminal(tmp_path: Path, answer: str) -> None:
         assert r.returncode == 1 and "nothing deleted" in r.stdout and _names(url) == ["a", "b"]
     else:
         assert r.returncode == 0 and "removed:" in r.stdout and _names(url) == ["b"]
+
+
+def orphan_study(url: str, n: int = 30) -> None:
+    """A study with one RUNNING trial whose launcher died (a killed `hpo launch`)."""
+    import optuna
+
+    from hpo.study import coordination as co
+
+    study = optuna.create_study(study_name="orph", storage=url, directions=["maximize", "maximize"])
+    study.set_user_attr("hpo_objectives", [{"name": "minority_f1", "direction": "maximize"},
+                                           {"name": "macro_acc", "direction": "maximize"}])
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "dead", {"host": "elsewhere", "pid": 1, "heartbeat": 0.0})
+    study.add_trials([optuna.trial.create_trial(values=[i / n, 1 - i / n]) for i in range(n)])  # all on the front
+    study.ask().set_user_attr(co.ATTR_OWNER, "dead")
+
+
+def test_status_marks_running_trials_whose_launcher_is_gone(sqlite_url: str) -> None:
+    from conftest import hpo
+
+    orphan_study(sqlite_url)
+    r = hpo("status", "--study", "orph", "--storage", sqlite_url)
+    assert r.returncode == 0, r.stderr
+    assert "RUNNING trials [30] belong to a launcher that is gone" in r.stdout
+
+
+def test_status_into_a_closed_pipe_ends_without_a_traceback(sqlite_url: str) -> None:
+    import subprocess
+    import sys
+
+    orphan_study(sqlite_url, n=3000)  # a front longer than the pipe's buffer
+    r = subprocess.run(f"{sys.executable} -m hpo.cli status --study orph --storage {sqlite_url} | head -1",
+                       shell=True, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.stdout.startswith("study 'orph'") and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr

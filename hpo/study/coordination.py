@@ -102,9 +102,11 @@ class Launcher:
         except sa.exc.SQLAlchemyError as exc:  # housekeeping: the launch goes on without it
             self.pruned = 0
             warnings.warn(f"hpo: old launcher records not pruned: {type(exc).__name__}: {exc}", stacklevel=2)
-        self.others_alive = [k for k, v in launchers(study).items() if launcher_alive(v)]
         self._stop = threading.Event()
         self._beat()
+        # read after writing our own record: of two launchers starting together, at least one
+        # then sees the other (and seeds its sampler apart from it)
+        self.others_alive = [k for k, v in launchers(study).items() if k != self.id and launcher_alive(v)]
         self._thread = threading.Thread(target=self._run, daemon=True, name="hpo-heartbeat")
         self._thread.start()
 
@@ -127,11 +129,8 @@ class Launcher:
 def sweep(study: optuna.Study) -> list[int]:
     """FAIL the RUNNING trials of launchers that are gone and enqueue their params once more.
     Returns the numbers of the trials swept."""
-    alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
     storage, swept = study._storage, []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get(ATTR_OWNER) in alive:
-            continue
+    for t in _orphans(study):
         try:
             storage.set_trial_user_attr(t._trial_id, ATTR_FAIL_REASON, "launcher_lost")
             storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
@@ -141,6 +140,17 @@ def sweep(study: optuna.Study) -> list[int]:
         if ATTR_RETRY_OF not in t.user_attrs and t.params:  # once: a retry that dies stays dead
             study.enqueue_trial(t.params, user_attrs={ATTR_RETRY_OF: t.number}, skip_if_exists=False)
     return swept
+
+
+def _orphans(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.user_attrs.get(ATTR_OWNER) not in alive]
+
+
+def orphaned(study: optuna.Study) -> list[int]:
+    """Numbers of the RUNNING trials whose launcher is gone (what the next sweep will fail)."""
+    return [t.number for t in _orphans(study)]
 
 
 def counts(study: optuna.Study) -> tuple[int, int]:

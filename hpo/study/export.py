@@ -55,6 +55,9 @@ def write(doc: dict[str, Any], out: str | Path, fmt: str | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
     with os.fdopen(fd, "w") as f:
         f.write(_WRITERS[fmt](doc))
+    umask = os.umask(0)  # mkstemp makes 0600; the export is an ordinary file: 0666 less the umask
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, out)
     return out
 

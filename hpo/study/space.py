@@ -5,6 +5,7 @@ when another takes certain values (`when:`), e.g. LDAM's C only when loss == lda
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any, Callable
 
 import optuna
@@ -53,7 +54,8 @@ def gp(seed: int) -> optuna.samplers.BaseSampler:
 @SAMPLERS.register("tpe")
 def tpe(seed: int) -> optuna.samplers.BaseSampler:
     """Multivariate tree-structured Parzen estimator."""
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    # constant liar: a RUNNING trial counts as a poor result, so concurrent trials spread out
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
 
 
 @SAMPLERS.register("nsga2")
@@ -68,10 +70,16 @@ def random(seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def build_sampler(spec: StudySpec, n_existing_trials: int) -> optuna.samplers.BaseSampler:
-    # A resumed study re-seeded with the same seed would replay the same random start-up
-    # draws and repeat parameters already tried; offsetting by the trial count keeps a
-    # launch reproducible given the study's state, without repeats.
+def build_sampler(spec: StudySpec, n_existing_trials: int, launcher_id: str | None = None) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded for this launch.
+
+    A resumed study re-seeded with the same seed would replay the same random start-up draws and
+    repeat parameters already tried; offsetting by the trial count keeps a lone launch
+    reproducible given the study's state. A launcher joining others (`launcher_id` given) also
+    mixes in its own id: two launchers seeded alike would draw the same parameters.
+    """
     seed = int(spec.sampler["seed"]) + n_existing_trials
+    if launcher_id is not None:
+        seed = (seed + zlib.crc32(launcher_id.encode())) % 2**31
     opts = {k: v for k, v in spec.sampler.items() if k not in ("name", "seed")}
     return SAMPLERS.build(spec.sampler["name"], seed=seed, **opts)

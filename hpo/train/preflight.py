@@ -62,8 +62,11 @@ def summary(spec: StudySpec, splits: Splits) -> str:
         when = " when " + " or ".join(", ".join(f"{k} in {list(v)}" for k, v in alt) for alt in p.when) if p.when else ""
         return f"  {p.name}: {what}{when}"
 
-    lines = [f"study {spec.name!r} ({spec.path}): OK", f"data: {spec.sections['data']['name']}, "
-             f"longtail {spec.sections['data']['longtail']['profile']}", class_table(spec, splits),
+    from hpo.train.splits import profile
+
+    data = spec.sections["data"]
+    lines = [f"study {spec.name!r} ({spec.path}): OK", f"data: {data['name']}, long tail: {profile(data)}"
+             + ("" if profile(data) == "none" else f", ratio {data['longtail']['ratio']}"), class_table(spec, splits),
              f"searched ({len(spec.search)}):", *map(describe, spec.search),
              "objectives: " + ", ".join(f"{o.name} ({o.direction})" for o in spec.objectives),
              f"budget: {spec.n_trials} trials, {spec.max_concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each"]

@@ -57,6 +57,16 @@ def _carve(s: ImageSet, fraction: float, seed: int, what: str) -> tuple[ImageSet
     return _subset(s, np.sort(rest)), _subset(s, np.sort(carved))
 
 
+BENCHMARKS = ("digits", "cifar10", "cifar100")  # the sources `profile: auto` cuts (balanced, public)
+
+
+def profile(data_cfg: dict[str, Any]) -> str:
+    """The long-tail profile that applies: `auto` cuts the benchmark sources only; a user's own
+    images (folders, annotations, npz) keep their own counts unless the study asks."""
+    p = data_cfg["longtail"]["profile"]
+    return ("exp" if data_cfg["name"] in BENCHMARKS else "none") if p == "auto" else p
+
+
 def cut_longtail(train: ImageSet, lt: dict[str, Any], seed: int) -> ImageSet:
     if lt["profile"] == "none":
         return train
@@ -70,17 +80,18 @@ def cut_longtail(train: ImageSet, lt: dict[str, Any], seed: int) -> ImageSet:
 def prepare(data_cfg: dict[str, Any]) -> Splits:
     parts = load(data_cfg["name"], dict(data_cfg["params"]))
     seed, split = int(data_cfg["seed"]), data_cfg["split"]
+    lt = {**data_cfg["longtail"], "profile": profile(data_cfg)}
     val_from = split["val_from"]
     if "all" in parts:
         pool = parts["all"]
         pool, test = _carve(pool, split["test"], seed, "test")
         if val_from == "test":  # both held-out parts keep the source's balance
             pool, val = _carve(pool, split["val"] / (1 - split["test"]), seed, "val")
-        train = cut_longtail(pool, data_cfg["longtail"], seed)
+        train = cut_longtail(pool, lt, seed)
         if val_from == "train":
             train, val = _carve(train, split["val"], seed, "val")
     else:
-        train, test = cut_longtail(parts["train"], data_cfg["longtail"], seed), parts["test"]
+        train, test = cut_longtail(parts["train"], lt, seed), parts["test"]
         if "val" in parts:
             val = parts["val"]
         elif val_from == "test":

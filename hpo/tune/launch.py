@@ -99,7 +99,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
             opt.echo(f"WARNING: {len(launcher.others_alive)} other launcher(s) are running on study {spec.name!r} "
                      "in this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
                      "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
-        searcher = _searcher(spec, storage, study, launcher.id, budget, opt)
+        searcher = _searcher(spec, storage, study, launcher, budget, opt)
         with _ray_session(spec, opt):
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
     finally:
@@ -109,16 +109,17 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
     return LaunchResult(study, searcher.n_done, searcher.n_failed)
 
 
-def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study, launcher_id: str,
-              budget: int, opt: Options) -> StudySearch:
+def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study,
+              launcher: coordination.Launcher, budget: int, opt: Options) -> StudySearch:
     progress = Progress(spec.metric_names, spec.directions, budget, [t.values for t in full_trials(study)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
     return StudySearch(
         space=DefineByRun(spec), metric=spec.metric_names,
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
-        sampler=build_sampler(spec, len(study.trials)), study_name=spec.name, storage=storage,
+        sampler=build_sampler(spec, len(study.trials), launcher.id if launcher.others_alive else None),
+        study_name=spec.name, storage=storage,
         spec=spec, progress=progress, artifact_store=artifacts.store(opt.artifact_dir or artifacts.artifact_dir()),
-        budget=budget, launcher_id=launcher_id,
+        budget=budget, launcher_id=launcher.id,
     )
 
 

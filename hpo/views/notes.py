@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 def markdown(spec: StudySpec, splits: "Splits") -> str:
     data = spec.sections["data"]
-    lt = data["longtail"]
+    from hpo.train.splits import profile as applied
+
+    lt = {**data["longtail"], "profile": applied(data)}
     profile = "none (the data's own counts)" if lt["profile"] == "none" else f"{lt['profile']}, ratio {lt['ratio']}"
     rows = "\n".join(f"| {i} | {name} | {n} |" for i, (name, n) in enumerate(zip(splits.class_names, splits.class_counts)))
     return f"""# {spec.name}

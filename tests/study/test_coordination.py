@@ -70,3 +70,29 @@ def test_a_launch_prunes_launchers_dead_for_over_a_day_and_keeps_the_rest(sqlite
         assert set(co.launchers(study)) == {"recent", "beating", live.id}
     finally:
         live.stop()
+
+
+def test_a_launcher_joining_a_live_one_sees_it_and_is_seeded_apart(sqlite_url: str) -> None:
+    import yaml
+
+    from conftest import SPACES
+    from hpo.spec import parse_spec
+    from hpo.study.space import build_sampler
+
+    study = optuna.create_study(storage=sqlite_url, directions=["maximize", "maximize"])
+    first = co.Launcher(study)
+    second = co.Launcher(study)
+    try:
+        assert first.others_alive == [] and second.others_alive == [first.id]
+        assert co.orphaned(study) == []
+        raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
+        spec = parse_spec({**raw, "sampler": {"name": "random", "seed": 0}}, "x.yaml")
+
+        def first_draw(launcher_id: str | None) -> float:
+            return optuna.create_study(sampler=build_sampler(spec, 0, launcher_id)).ask().suggest_float("x", 0, 1)
+
+        assert first_draw(None) == first_draw(None)  # a lone launch is reproducible
+        assert first_draw(second.id) != first_draw(None)  # a joining one draws apart
+    finally:
+        second.stop()
+        first.stop()

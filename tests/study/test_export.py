@@ -36,3 +36,14 @@ def test_a_typo_in_an_exported_config_exits_2_naming_file_index_field_and_known_
     r = hpo("train", "--config", str(path))
     assert r.returncode == 2, r.stderr
     assert str(path) in r.stderr and "'configs[0].loss.gama'" in r.stderr and "beta, drw_beta, drw_start, form, gamma" in r.stderr
+
+
+def test_an_export_gets_the_ordinary_file_mode(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = export.write(doc(), tmp_path / "front.yaml")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

@@ -28,3 +28,16 @@ def test_split_is_reproducible_from_the_seed() -> None:
     assert np.array_equal(a.train.x, b.train.x) and np.array_equal(a.val.y, b.val.y)
     c = prepare({**DIGITS_LT, "seed": 1})
     assert not np.array_equal(a.train.x, c.train.x)
+
+
+def test_auto_profile_cuts_benchmarks_only_never_a_users_own_data(tmp_path) -> None:
+    from datafiles import write_npz
+
+    from hpo.train.splits import profile
+
+    auto = {**DIGITS_LT, "longtail": {**DIGITS_LT["longtail"], "profile": "auto"}}
+    assert profile(auto) == "exp" and prepare(auto).class_counts == [104, 62, 37, 22, 13, 8, 4, 2, 1, 1]
+    path = write_npz(tmp_path / "d.npz", per_class=20)
+    own = {**auto, "name": "npz", "params": {"file": str(path)}}
+    assert profile(own) == "none"
+    assert len(set(prepare(own).class_counts)) == 1  # balanced in, balanced out: nothing cut
