@@ -34,7 +34,8 @@ def cmd_launch(a: argparse.Namespace) -> int:
     from hpo.views.artifacts import artifact_dir
 
     result = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
-                    ray_address=a.ray_address, verbose=a.verbose, artifact_dir=artifact_dir(a.artifacts))
+                    ray_address=a.ray_address, verbose=a.verbose, artifact_dir=artifact_dir(a.artifacts),
+                    allow_changed_settings=a.allow_changed_settings)
     _print_front(result.study)
     # the study is intact either way; exit 1 only when nothing this launch ran succeeded
     return 1 if result.ran and result.failed == result.ran else 0
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-concurrent", type=_positive_int, help="trials at a time (default: the spec's)")
     sp.add_argument("--ray-address", help="join this Ray cluster instead of starting a local one")
     sp.add_argument("--verbose", action="store_true", help="show Ray's own logs and progress tables")
+    sp.add_argument("--allow-changed-settings", action="store_true", help="resume a study whose fixed settings "
+                    "changed; the change is recorded and later trials are kept apart from earlier ones")
     artifacts_flag(sp)
     sp.set_defaults(fn=cmd_launch)
 

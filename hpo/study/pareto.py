@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import optuna
 
+from hpo.study.settings import ATTR_TRIAL_VERSION, ATTR_VERSION
 from hpo.study.storage import ATTR_STOPPED_EARLY
 
 Point = Sequence[float]
@@ -73,9 +74,11 @@ def _hv(points: list[tuple[float, ...]], ref: list[float]) -> float:
 
 
 def full_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """COMPLETE trials that ran all their epochs: the ones fronts and reports may use."""
+    """COMPLETE trials that ran all their epochs under the study's current fixed settings: the
+    ones fronts and reports may use (hpo.study.settings)."""
+    version = study.user_attrs.get(ATTR_VERSION, 0)
     return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if ATTR_STOPPED_EARLY not in t.user_attrs]
+            if ATTR_STOPPED_EARLY not in t.user_attrs and t.user_attrs.get(ATTR_TRIAL_VERSION, 0) == version]
 
 
 def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -23,7 +23,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import UserError
 from hpo.spec import StudySpec
-from hpo.study import coordination
+from hpo.study import coordination, settings
 from hpo.study import storage as st
 from hpo.study.pareto import full_trials
 from hpo.study.space import DefineByRun, build_sampler
@@ -60,6 +60,7 @@ class Options:
     quiet: bool = False
     trial_fn: Callable[..., None] | None = None  # replaces `trainable` (bench/overhead.py: no-op trials)
     artifact_dir: Path | None = None
+    allow_changed_settings: bool = False  # relaunch with other fixed settings (hpo.study.settings)
 
     def echo(self, line: str) -> None:
         if not self.quiet:
@@ -80,7 +81,9 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
     storage = st.open_storage(url)
     splits = check_study(spec)
     opt.echo(f"class counts (train / val / test):\n{class_table(spec, splits)}")
+    existed = spec.name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     study = st.open_study(spec, storage)
+    version = settings.settle(study, spec, opt.allow_changed_settings)
     st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
     notes.save(study, spec, splits)
     swept = coordination.sweep(study)
@@ -100,8 +103,13 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
                      "in this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
                      "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
         searcher = _searcher(spec, storage, study, launcher, budget, opt)
+        searcher.settings_version = version
         with _ray_session(spec, opt):
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
+    except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
+        if not existed and not study.get_trials(deepcopy=False):
+            optuna.delete_study(study_name=spec.name, storage=storage)
+        raise
     finally:
         launcher.stop()
     study = optuna.load_study(study_name=spec.name, storage=storage)

@@ -12,6 +12,7 @@ from ray.tune.search.optuna import OptunaSearch
 from hpo.spec import StudySpec
 from hpo.study import coordination
 from hpo.study import storage as st
+from hpo.study.settings import ATTR_TRIAL_VERSION
 from hpo.tune.outcome import DETAILS, decide
 from hpo.views import artifacts
 from hpo.views.progress import Progress
@@ -27,6 +28,7 @@ class StudySearch(OptunaSearch):
         self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
         self.budget, self.launcher_id = budget, launcher_id
         self.n_done = self.n_failed = 0
+        self.settings_version = 0  # hpo.study.settings: which fixed settings this launch's trials train under
 
     def __getstate__(self) -> dict:
         # Ray pickles the searcher into its experiment folder (tuner.pkl, searcher state). The
@@ -61,6 +63,7 @@ class StudySearch(OptunaSearch):
         outcome = decide(result, error, self.metric)
         ot_trial.set_user_attr(st.ATTR_CONFIG, self.spec.trial_config(ot_trial.params))
         ot_trial.set_user_attr("ray_trial_id", trial_id)
+        ot_trial.set_user_attr(ATTR_TRIAL_VERSION, self.settings_version)
         if outcome.stopped_at is not None:
             ot_trial.set_user_attr(st.ATTR_STOPPED_EARLY, outcome.stopped_at)
         if result and DETAILS in result:

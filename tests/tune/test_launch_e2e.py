@@ -159,6 +159,7 @@ def test_asking_for_more_gpu_than_the_cluster_has_exits_2(tmp_path: Path) -> Non
     r = hpo("launch", "--study", "gpu", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "resources.gpu = 0.25 per trial" in r.stderr and "0 GPU(s)" in r.stderr
+    assert optuna.get_all_study_names(storage=url) == []  # a refused launch leaves no empty study
 
 
 @pytest.mark.parametrize("change, shown", [
