@@ -47,6 +47,9 @@ TRAIN = Table({
     "backbone_lr_mult": Num(1.0, 0, low_open=True),
     "freeze_epochs": Int(0, low=0),
     "label_smoothing": Fraction(0.0),
+    # what a trial stores beside its values: its validation and test logits always (float16), and
+    # with `weights` its final weights (safetensors) too
+    "keep": Str("logits", ("logits", "weights")),
     # the data set stays on the device while it takes at most this many MB (default: a quarter of
     # the GPU's memory, or of RAM on CPU); a larger one stays in pinned host memory
     "data_memory_mb": Option("number", None, 0, low_open=True),

@@ -42,6 +42,14 @@ def set_threads(cpu: float) -> None:
     torch.set_num_threads(max(1, int(cpu)))
 
 
+def share_gpu(share: float, device: torch.device) -> None:
+    """A trial given a fraction of a GPU may allocate that fraction of its memory, no more: four
+    trials at 0.25 cannot starve each other. Peak usage is reported as gpu_mem_peak_mb."""
+    if 0 < share < 1:
+        torch.cuda.set_per_process_memory_fraction(share, device)
+    torch.cuda.reset_peak_memory_stats(device)
+
+
 def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
     want = train_cfg["device"]
     if want == "cuda" or (want == "auto" and gpu_share > 0):
@@ -82,14 +90,19 @@ def train_epoch(model: torch.nn.Module, criterion: torch.nn.Module, opt: torch.o
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, data: DeviceData, view: View, batch: int = 1024) -> np.ndarray:
-    """Class predictions, in bf16 on CUDA; one host copy at the end, not one per batch."""
+def logits(model: torch.nn.Module, data: DeviceData, view: View, batch: int = 1024) -> np.ndarray:
+    """Float32 logits of every image in split order, in bf16 autocast on CUDA; one host copy at
+    the end, not one per batch."""
     model.eval()
     idx = torch.arange(len(data.y), device=data.device)
     autocast = torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=data.device.type == "cuda")
     with autocast:
-        out = [model(data.batch(idx[i:i + batch], view)).argmax(1) for i in range(0, len(idx), batch)]
+        out = [model(data.batch(idx[i:i + batch], view)).float() for i in range(0, len(idx), batch)]
     return torch.cat(out).cpu().numpy()
+
+
+def predict(model: torch.nn.Module, data: DeviceData, view: View) -> np.ndarray:
+    return logits(model, data, view).argmax(1)
 
 
 @dataclass
@@ -149,6 +162,8 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
     t0 = time.perf_counter()
     tcfg = config["train"]
     device = pick_device(tcfg, float(config["resources"]["gpu"]))
+    if device.type == "cuda":
+        share_gpu(float(config["resources"]["gpu"]), device)
     if splits is not None:
         dev, cached = to_device(splits, device, keep_on_host(splits, device, tcfg["data_memory_mb"])), False
     else:
@@ -160,9 +175,12 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
     train_view, eval_view = views(config, dev, p.model)
     epochs, counts = int(tcfg["epochs"]), splits.class_counts
 
+    kept: dict[str, np.ndarray] = {}  # the last logits of each split scored
+
     def scores(part: str) -> dict[str, Any]:
-        return evaluate(getattr(splits, part).y, predict(p.model, getattr(dev, part), eval_view), counts,
-                        config["minority"], splits.class_names, **config["metrics"])
+        kept[part] = logits(p.model, getattr(dev, part), eval_view)
+        return evaluate(getattr(splits, part).y, kept[part].argmax(1), counts, config["minority"],
+                        splits.class_names, **config["metrics"])
 
     curve: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
@@ -184,8 +202,17 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
                  data_seconds=t_data, data_cached=cached, data_loads=device_data.stats["loads"], curve=curve,
                  data_on_host=dev.train.on_host)
+    test = scores("test")  # scored for `hpo train` only; a trial keeps its logits, nothing that chooses reads them
     if with_test:
-        final["test"] = scores("test")
+        final["test"] = test
+    final["logits"] = {"val": kept["val"].astype(np.float16), "test": kept["test"].astype(np.float16),
+                       "y_val": splits.val.y, "y_test": splits.test.y}
+    if tcfg["keep"] == "weights":
+        from safetensors.torch import save
+
+        final["weights"] = save({k: v.detach().cpu().contiguous() for k, v in p.model.state_dict().items()})
+    if device.type == "cuda":
+        final["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return final
 
 

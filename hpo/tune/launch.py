@@ -136,6 +136,9 @@ def _ray_session(spec: StudySpec, opt: Options) -> Iterator[None]:
     """A local Ray (or the cluster at --ray-address) that has the resources a trial asks for."""
     for k, v in _RAY_ENV.items():
         os.environ.setdefault(k, v)
+    # with `compile: true`, Inductor's compiled kernels go to one on-disk cache under storage/ that
+    # every worker of the machine reads: a model compiles once, not once per worker
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str((RAY_DIR.parent / "inductor").resolve()))
     # Ray warns when the define-by-run call takes over a second; with the GP sampler that call is
     # the model fit (sampling, not training), which is expected
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space` argument took")

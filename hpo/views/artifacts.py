@@ -92,11 +92,25 @@ def per_class_csv(per_class: dict[str, dict[str, float]]) -> bytes:
     return pd.DataFrame(per_class).T.rename_axis("class").to_csv().encode()
 
 
+LOGITS = "logits.npz"  # val / test logits (float16) and labels, in the split's order
+
+
+def logits_npz(arrays: dict[str, Any]) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
 def render(final: dict[str, Any]) -> str:
     """The trial's artifacts as the JSON string the worker puts in its last result."""
     files = {"confusion_matrix.png": confusion_png(final["confusion"], final["class_names"]),
              "training_curve.png": curve_png(final["curve"]),
-             "per_class_metrics.csv": per_class_csv(final["per_class"])}
+             "per_class_metrics.csv": per_class_csv(final["per_class"]),
+             LOGITS: logits_npz(final["logits"])}
+    if final.get("weights"):
+        files["weights.safetensors"] = final["weights"]
     return json.dumps({name: base64.b64encode(data).decode() for name, data in files.items()})
 
 

@@ -92,3 +92,24 @@ def test_a_reused_ray_worker_loads_the_data_once_for_two_trials(tmp_path: Path) 
     assert t0.user_attrs["worker_pid"] == t1.user_attrs["worker_pid"]  # one reused worker
     assert (t0.user_attrs["data_cached"], t1.user_attrs["data_cached"]) == (False, True)
     assert t0.user_attrs["data_loads"] == t1.user_attrs["data_loads"] == 1
+
+
+def test_a_run_keeps_float16_val_and_test_logits_in_split_order_and_weights_when_asked() -> None:
+    import io
+
+    from safetensors.torch import load
+
+    from hpo.views.artifacts import LOGITS, logits_npz
+
+    cfg = config(epochs=1)
+    cfg["train"]["keep"] = "weights"
+    out = loop.run(cfg)
+    lg = out["logits"]
+    assert lg["val"].dtype == np.float16 and lg["val"].shape == (len(lg["y_val"]), 10)
+    assert lg["test"].shape == (len(lg["y_test"]), 10)
+    # the stored logits are the ones the trial was scored on: their argmax gives its macro accuracy
+    recall = recall_score(lg["y_val"], lg["val"].astype(np.float32).argmax(1), average="macro")
+    assert recall == pytest.approx(out["macro_acc"], abs=0.02)  # float16 rounding may flip a near tie
+    z = np.load(io.BytesIO(logits_npz(lg)))
+    assert np.array_equal(z["y_test"], lg["y_test"]) and len(logits_npz(lg)) < 200_000 and LOGITS.endswith(".npz")
+    assert "0.0.weight" in load(out["weights"])

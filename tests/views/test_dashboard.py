@@ -63,7 +63,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return root, url
 
 
-def test_trials_carry_three_artifacts_and_the_study_a_note(launched: tuple[Path, str]) -> None:
+def test_trials_carry_their_artifacts_and_logits_and_the_study_a_note(launched: tuple[Path, str]) -> None:
     import optuna_dashboard
     from optuna.artifacts import get_all_artifact_meta
 
@@ -71,8 +71,8 @@ def test_trials_carry_three_artifacts_and_the_study_a_note(launched: tuple[Path,
     study = optuna.load_study(study_name="dash", storage=url)
     for t in study.trials:
         names = sorted(m.filename for m in get_all_artifact_meta(t, storage=study._storage))
-        assert names == ["confusion_matrix.png", "per_class_metrics.csv", "training_curve.png"]
-    assert len(list((root / "artifacts").iterdir())) == 6
+        assert names == ["confusion_matrix.png", "logits.npz", "per_class_metrics.csv", "training_curve.png"]
+    assert len(list((root / "artifacts").iterdir())) == 8
     note = optuna_dashboard.get_note(study)
     assert "| 9 | 9 | 1 |" in note and "long tail exp, ratio 100" in note  # the class-count table
 
