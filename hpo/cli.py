@@ -79,11 +79,40 @@ def cmd_status(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_front(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hpo.study import posthoc
+    from hpo.views import artifacts
+
+    study, _ = _open(a)
+    _print_front(study)
+    if not a.post_hoc:
+        return 0
+    pts = posthoc.points(study, artifacts.store(artifacts.artifact_dir(a.artifacts, create=False)))
+    if not pts:
+        raise UserError(f"study {study.study_name!r} has no trial with stored logits (trials store them since "
+                        "this version); nothing to adjust")
+    table = [{"trial": r["trial"], "posthoc_tau": r["posthoc_tau"], **{k: round(v, 4) for k, v in r["values"].items()}}
+             for r in posthoc.rows(study, pts)]
+    plain, adjusted = posthoc.hypervolumes(study, pts)
+    print(f"\npost-hoc front over {len(pts)} (trial, tau) points, validation split ({len(table)} points):")
+    print(pd.DataFrame(table).to_string(index=False))
+    print(f"hypervolume: plain front {plain:.4f}, post-hoc front {adjusted:.4f}")
+    return 0
+
+
 def cmd_export(a: argparse.Namespace) -> int:
     from hpo.study import export
 
     study, url = _open(a)
     doc = export.document(study, url)
+    if a.post_hoc:  # the (trial, tau) front instead: configs carry train.posthoc_tau
+        from hpo.study import posthoc
+        from hpo.views import artifacts
+
+        pts = posthoc.points(study, artifacts.store(artifacts.artifact_dir(a.artifacts, create=False)))
+        doc["configs"], doc["post_hoc"] = posthoc.rows(study, pts), True
     path = export.write(doc, a.out, a.format)
     print(f"wrote {len(doc['configs'])} Pareto-best configs of {study.study_name!r} to {path}")
     return 0
@@ -208,6 +237,38 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(fn=cmd_delete)
 
 
+def add_read_commands(sub: argparse._SubParsersAction) -> None:
+    """The commands that read a study: status, front, export, report."""
+    sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
+    sp.add_argument("--study", required=True)
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_status)
+
+    sp = sub.add_parser("front", help="the Pareto front; --post-hoc also the front over post-hoc logit adjustments")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--post-hoc", action="store_true", help="sweep tau (logits - tau log prior) on each trial's "
+                    "validation logits and show the front over all (trial, tau) points")
+    storage_flag(sp)
+    artifacts_flag(sp)
+    sp.set_defaults(fn=cmd_front)
+
+    sp = sub.add_parser("export", help="write the Pareto-best configs to a file `hpo train` re-runs")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--post-hoc", action="store_true", help="export the post-hoc front (configs carry "
+                    "train.posthoc_tau)")
+    artifacts_flag(sp)
+    sp.add_argument("--out", required=True, help="output file")
+    sp.add_argument("--format", choices=["yaml", "json", "csv"], help="default: from the file suffix, else yaml")
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_export)
+
+    sp = sub.add_parser("report", help="Pareto front, hypervolume history, per-loss table, importance: PNG + HTML")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--out", required=True, help="output folder")
+    storage_flag(sp)
+    sp.set_defaults(fn=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hpo", description="Hyperparameter search for class-imbalanced image "
                                 "classification: Optuna studies in SQL, trials on Ray Tune.")
@@ -232,24 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
     sp.set_defaults(fn=cmd_check)
 
-    sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
-    sp.add_argument("--study", required=True)
-    storage_flag(sp)
-    sp.set_defaults(fn=cmd_status)
-
-    sp = sub.add_parser("export", help="write the Pareto-best configs to a file `hpo train` re-runs")
-    sp.add_argument("--study", required=True)
-    sp.add_argument("--out", required=True, help="output file")
-    sp.add_argument("--format", choices=["yaml", "json", "csv"], help="default: from the file suffix, else yaml")
-    storage_flag(sp)
-    sp.set_defaults(fn=cmd_export)
-
-    sp = sub.add_parser("report", help="Pareto front, hypervolume history, per-loss table, importance: PNG + HTML")
-    sp.add_argument("--study", required=True)
-    sp.add_argument("--out", required=True, help="output folder")
-    storage_flag(sp)
-    sp.set_defaults(fn=cmd_report)
-
+    add_read_commands(sub)
     sp = sub.add_parser("dashboard", help="serve optuna-dashboard on the study storage")
     sp.add_argument("--study", help="print the URL of this study's page (and check it exists)")
     storage_flag(sp)

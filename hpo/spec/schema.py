@@ -50,6 +50,8 @@ TRAIN = Table({
     # what a trial stores beside its values: its validation and test logits always (float16), and
     # with `weights` its final weights (safetensors) too
     "keep": Str("logits", ("logits", "weights")),
+    # post-hoc logit adjustment at evaluation (hpo front / export --post-hoc choose it): 0 = off
+    "posthoc_tau": Num(0.0),
     # the data set stays on the device while it takes at most this many MB (default: a quarter of
     # the GPU's memory, or of RAM on CPU); a larger one stays in pinned host memory
     "data_memory_mb": Option("number", None, 0, low_open=True),

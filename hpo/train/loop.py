@@ -20,7 +20,7 @@ from hpo.train import device_data, faults, losses, models, optim
 from hpo.train.augment import kornia_pipeline
 from hpo.train.device_data import DeviceData, DeviceSplits, View, keep_on_host, to_device
 from hpo.train.label_smoothing import LabelSmoothing
-from hpo.train.metrics import evaluate
+from hpo.train.metrics import adjust, evaluate
 from hpo.train.rebalance import epoch_indices
 from hpo.train.schedules import Schedule
 from hpo.train.splits import Splits
@@ -179,8 +179,9 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
 
     def scores(part: str) -> dict[str, Any]:
         kept[part] = logits(p.model, getattr(dev, part), eval_view)
-        return evaluate(getattr(splits, part).y, kept[part].argmax(1), counts, config["minority"],
-                        splits.class_names, **config["metrics"])
+        pred = adjust(kept[part], counts, tcfg["posthoc_tau"]).argmax(1)
+        return evaluate(getattr(splits, part).y, pred, counts, config["minority"], splits.class_names,
+                        **config["metrics"])
 
     curve: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
@@ -205,12 +206,18 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
     test = scores("test")  # scored for `hpo train` only; a trial keeps its logits, nothing that chooses reads them
     if with_test:
         final["test"] = test
+    return _kept(final, kept, splits, p.model, tcfg["keep"], device)
+
+
+def _kept(final: dict[str, Any], kept: dict[str, np.ndarray], splits: Splits, model: torch.nn.Module, keep: str,
+          device: torch.device) -> dict[str, Any]:
+    """What a trial stores beside its values: float16 logits (split order), weights if asked, GPU peak."""
     final["logits"] = {"val": kept["val"].astype(np.float16), "test": kept["test"].astype(np.float16),
                        "y_val": splits.val.y, "y_test": splits.test.y}
-    if tcfg["keep"] == "weights":
+    if keep == "weights":
         from safetensors.torch import save
 
-        final["weights"] = save({k: v.detach().cpu().contiguous() for k, v in p.model.state_dict().items()})
+        final["weights"] = save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     if device.type == "cuda":
         final["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return final

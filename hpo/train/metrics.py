@@ -13,6 +13,13 @@ MANY_ABOVE = METRICS_GROUPS.fields["many_above"].default
 FEW_BELOW = METRICS_GROUPS.fields["few_below"].default
 
 
+def adjust(logits: np.ndarray, class_counts: Sequence[int], tau: float) -> np.ndarray:
+    """Post-hoc logit adjustment (Menon et al. 2021): logits - tau * log(prior), the prior being
+    the training class frequencies; tau > 0 favours the rare classes."""
+    counts = np.asarray(class_counts, dtype=np.float64)
+    return np.asarray(logits, dtype=np.float64) - tau * np.log(counts / counts.sum())
+
+
 def default_minority(class_counts: Sequence[int]) -> list[int]:
     """Classes whose training count is below the mean count."""
     counts = np.asarray(class_counts, dtype=float)

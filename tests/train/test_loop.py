@@ -113,3 +113,17 @@ def test_a_run_keeps_float16_val_and_test_logits_in_split_order_and_weights_when
     z = np.load(io.BytesIO(logits_npz(lg)))
     assert np.array_equal(z["y_test"], lg["y_test"]) and len(logits_npz(lg)) < 200_000 and LOGITS.endswith(".npz")
     assert "0.0.weight" in load(out["weights"])
+
+
+def test_posthoc_tau_is_applied_at_evaluation() -> None:
+    from hpo.train.metrics import adjust, evaluate
+
+    cfg = config(epochs=1)
+    plain = loop.run(cfg)
+    cfg["train"]["posthoc_tau"] = 2.0
+    shifted = loop.run(cfg)  # same seed: the same model, other decisions
+    lg = shifted["logits"]["val"].astype(np.float32)
+    expected = evaluate(shifted["logits"]["y_val"], adjust(lg, shifted["class_counts"], 2.0).argmax(1),
+                        shifted["class_counts"])
+    assert shifted["macro_acc"] == pytest.approx(expected["macro_acc"], abs=0.02)
+    assert np.array_equal(plain["logits"]["val"], shifted["logits"]["val"])

@@ -1,0 +1,113 @@
+"""Post-hoc logit adjustment: every trained model is a curve of trade-offs, not one point.
+
+Menon et al. (2021): subtracting tau * log(prior) from a model's logits after training moves it
+along the minority-F1 / macro-accuracy trade-off much as training with the adjusted loss does.
+Each full trial stored its validation logits (`logits.npz`); sweeping tau on them gives a curve
+of (minority F1, macro accuracy) per trial, and the study's post-hoc front is the Pareto front
+over all (trial, tau) points. For two classes the sweep is a sweep of the decision threshold on
+the minority class's probability. Only validation logits are read here: test logits are for
+`hpo train` / report scoring, never for choosing.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import optuna
+
+from hpo.study.pareto import dominates, full_trials, signs
+from hpo.study.storage import objective_names
+
+TAUS = tuple(np.round(np.linspace(-1.0, 3.0, 41), 3))  # 0 = the trial as trained
+
+
+@dataclass(frozen=True)
+class Point:
+    trial: int
+    tau: float
+    values: tuple[float, ...]
+
+
+def load_logits(trial: optuna.trial.FrozenTrial, study: optuna.Study, artifact_store: Any) -> dict[str, np.ndarray]:
+    from optuna.artifacts import download_artifact, get_all_artifact_meta
+
+    from hpo.views.artifacts import LOGITS
+
+    meta = [m for m in get_all_artifact_meta(trial, storage=study._storage) if m.filename == LOGITS]
+    if not meta:
+        return {}
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / LOGITS
+        download_artifact(artifact_store=artifact_store, artifact_id=meta[0].artifact_id, file_path=str(path))
+        return dict(np.load(io.BytesIO(path.read_bytes())))
+
+
+def curve(val_logits: np.ndarray, y_val: np.ndarray, class_counts: Sequence[int], minority: Sequence[int] | None,
+          metrics: Sequence[str], taus: Sequence[float] = TAUS) -> list[tuple[float, tuple[float, ...]]]:
+    """(tau, objective values) for each tau, on the validation split."""
+    from hpo.train.metrics import adjust, evaluate  # numpy and scikit-learn; no torch
+
+    out = []
+    for tau in taus:
+        pred = adjust(val_logits, class_counts, tau).argmax(1)
+        m = evaluate(y_val, pred, class_counts, minority)
+        out.append((float(tau), tuple(float(m[k]) for k in metrics)))
+    return out
+
+
+def points(study: optuna.Study, artifact_store: Any, taus: Sequence[float] = TAUS) -> list[Point]:
+    """Every (full trial, tau) point whose trial stored logits."""
+    metrics, out = objective_names(study), []
+    for t in full_trials(study):
+        lg = load_logits(t, study, artifact_store)
+        if not lg:
+            continue
+        counts = t.user_attrs["class_counts"]
+        minority = t.user_attrs.get("minority")
+        for tau, values in curve(lg["val"], lg["y_val"], counts, minority, metrics, taus):
+            out.append(Point(t.number, tau, values))
+    return out
+
+
+def front(study: optuna.Study, pts: Sequence[Point]) -> list[Point]:
+    """The Pareto front over all (trial, tau) points, best first objective first."""
+    sgn = signs(study.directions)
+    best = [p for p in pts if not any(dominates(q.values, p.values, sgn) for q in pts if q is not p)]
+    uniq: dict[tuple, Point] = {}
+    for p in sorted(best, key=lambda p: (abs(p.tau), p.trial)):  # of a trial's equal points, the smallest |tau|
+        uniq.setdefault((p.trial, p.values), p)
+    return sorted(uniq.values(), key=lambda p: (-sgn[0] * p.values[0], p.trial, p.tau))
+
+
+def rows(study: optuna.Study, pts: Sequence[Point]) -> list[dict[str, Any]]:
+    """Export rows of the post-hoc front: each trial's config with the chosen `train.posthoc_tau`,
+    which `hpo train` applies at evaluation."""
+    import copy
+
+    from hpo.study.storage import ATTR_CONFIG
+
+    names, by_number = objective_names(study), {t.number: t for t in full_trials(study)}
+    out = []
+    for p in front(study, pts):
+        t = by_number[p.trial]
+        cfg = copy.deepcopy(t.user_attrs.get(ATTR_CONFIG))
+        if cfg is not None:
+            cfg["train"]["posthoc_tau"] = p.tau
+        out.append({"trial": p.trial, "posthoc_tau": p.tau, "values": dict(zip(names, p.values)),
+                    "params": dict(t.params), "config": cfg})
+    return out
+
+
+def hypervolumes(study: optuna.Study, pts: Sequence[Point]) -> tuple[float, float]:
+    """(plain front's, post-hoc front's) hypervolume on validation, reference 0 / 1 per direction."""
+    from hpo.study.pareto import hypervolume
+
+    sgn = signs(study.directions)
+    ref = [0.0 if s > 0 else 1.0 for s in sgn]
+    plain = [t.values for t in full_trials(study)]
+    return hypervolume(plain, sgn, ref), hypervolume([p.values for p in pts], sgn, ref)

@@ -1,0 +1,72 @@
+"""Post-hoc logit adjustment over stored validation logits: curves, the (trial, tau) front, export rows."""
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from conftest import SPACES, hpo
+from hpo.spec import load_spec
+from hpo.study import posthoc
+from hpo.study.storage import ATTR_CONFIG, ATTR_OBJECTIVES
+from hpo.train.metrics import adjust, evaluate
+from hpo.views.artifacts import LOGITS, logits_npz, store
+
+COUNTS = [100, 30, 5]
+
+
+def study_with_logits(tmp_path: Path) -> tuple[optuna.Study, object]:
+    """Two trained-looking trials whose logits favour the head class, stored as hpo stores them."""
+    (tmp_path / "art").mkdir()
+    url, art = f"sqlite:///{tmp_path / 's.db'}", store(tmp_path / "art")
+    study = optuna.create_study(study_name="s", storage=url, directions=["maximize", "maximize"])
+    study.set_user_attr(ATTR_OBJECTIVES, [{"name": "minority_f1", "direction": "maximize"},
+                                          {"name": "macro_acc", "direction": "maximize"}])
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    cfg = load_spec(SPACES / "cb_focal_beta.yaml").trial_config({})
+    for bias in (1.0, 2.0):
+        lg = rng.normal(size=(60, 3)) + 2.0 * np.eye(3)[y] + np.array([bias, 0, -bias])  # head-favouring
+        m = evaluate(y, lg.argmax(1), COUNTS)
+        trial = study.ask()
+        for k, v in {"class_counts": COUNTS, "minority": m["minority"], ATTR_CONFIG: cfg}.items():
+            trial.set_user_attr(k, v)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / LOGITS
+            path.write_bytes(logits_npz({"val": lg.astype(np.float16), "y_val": y, "test": lg[:3], "y_test": y[:3]}))
+            optuna.artifacts.upload_artifact(artifact_store=art, file_path=str(path), study_or_trial=trial)
+        study.tell(trial, [m["minority_f1"], m["macro_acc"]])
+    return study, art
+
+
+def test_tau_zero_is_the_trial_and_the_post_hoc_front_dominates_the_plain_one(tmp_path: Path) -> None:
+    study, art = study_with_logits(tmp_path)
+    pts = posthoc.points(study, art)
+    assert len(pts) == 2 * len(posthoc.TAUS)
+    for t in study.trials:  # tau 0 reproduces the stored values
+        zero = next(p for p in pts if p.trial == t.number and p.tau == 0)
+        assert zero.values == pytest.approx(tuple(t.values), abs=1e-3)  # float16 logits
+    plain, adjusted = posthoc.hypervolumes(study, pts)
+    assert adjusted > plain  # head-biased logits: some tau > 0 trades better
+    rows = posthoc.rows(study, pts)
+    assert rows and all(r["config"]["train"]["posthoc_tau"] == r["posthoc_tau"] for r in rows)
+    assert any(r["posthoc_tau"] > 0 for r in rows)
+
+
+def test_adjust_subtracts_tau_log_prior() -> None:
+    lg = np.zeros((1, 3))
+    out = adjust(lg, COUNTS, 1.0)
+    assert out[0] == pytest.approx(-np.log(np.array(COUNTS) / sum(COUNTS)))
+    assert out.argmax() == 2  # equal logits: the rarest class wins once its prior is taken out
+
+
+def test_front_post_hoc_command_prints_both_fronts(tmp_path: Path) -> None:
+    study_with_logits(tmp_path)
+    r = hpo("front", "--study", "s", "--post-hoc", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+            "--artifacts", str(tmp_path / "art"))
+    assert r.returncode == 0, r.stderr
+    assert "post-hoc front over 82 (trial, tau) points" in r.stdout and "hypervolume: plain front" in r.stdout
