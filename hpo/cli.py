@@ -192,11 +192,48 @@ def cmd_delete(a: argparse.Namespace) -> int:
     return 0
 
 
+def _is_ensemble(path: str) -> bool:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):  # read_configs has said what is wrong
+        return False
+    return isinstance(doc, dict) and "ensemble" in doc
+
+
+def cmd_ensemble(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hpo.study import ensemble
+    from hpo.study.export import write
+    from hpo.views import artifacts
+
+    study, _ = _open(a)
+    try:
+        result = ensemble.select(study, artifacts.store(artifacts.artifact_dir(a.artifacts, create=False)), a.size)
+    except ValueError as exc:
+        raise UserError(f"study {study.study_name!r}: {exc}; nothing to ensemble") from None
+    rows = [{"what": f"ensemble {result['members']}", **{f"{s}_{k}": v for s in ("val", "test")
+                                                           for k, v in zip(result["metrics"], result["ensemble"][s])}},
+            {"what": f"best single (trial {result['single']['trial']})",
+             **{f"{s}_{k}": v for s in ("val", "test") for k, v in zip(result["metrics"], result["single"][s])}}]
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if a.out:
+        print(f"wrote {write(ensemble.document(study, result), a.out, 'yaml')} (re-train: hpo train --config {a.out})")
+    return 0
+
+
 def cmd_train(a: argparse.Namespace) -> int:
     from hpo.study.export import read_configs
     from hpo.train.retrain import retrain
 
     configs = read_configs(a.config)
+    if _is_ensemble(a.config):
+        from hpo.train.retrain import retrain_ensemble
+
+        retrain_ensemble(configs, seeds=a.seeds)
+        return 0
     if not 0 <= a.index < len(configs):
         raise UserError(f"--index {a.index}: {a.config} holds configs 0..{len(configs) - 1}")
     retrain(configs[a.index], seeds=a.seeds, out=a.out)
@@ -251,6 +288,15 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     storage_flag(sp)
     artifacts_flag(sp)
     sp.set_defaults(fn=cmd_front)
+
+    sp = sub.add_parser("ensemble", help="choose K trials by greedy forward selection on validation logits; "
+                        "report the averaged softmax against the best single trial")
+    sp.add_argument("--study", required=True)
+    sp.add_argument("--size", type=_positive_int, default=5, help="members (repeats allowed; default %(default)s)")
+    sp.add_argument("--out", help="write the ensemble as a file `hpo train` re-runs")
+    storage_flag(sp)
+    artifacts_flag(sp)
+    sp.set_defaults(fn=cmd_ensemble)
 
     sp = sub.add_parser("export", help="write the Pareto-best configs to a file `hpo train` re-runs")
     sp.add_argument("--study", required=True)

@@ -15,6 +15,35 @@ if TYPE_CHECKING:
 OBJECTIVES = ("minority_f1", "macro_acc", "accuracy", "g_mean")
 
 
+def retrain_ensemble(configs: list[dict[str, Any]], seeds: int = 1) -> "pd.DataFrame":
+    """Re-train every member of an ensemble export per seed, average their test softmax, score it."""
+    import numpy as np
+    import pandas as pd
+
+    from hpo.study.ensemble import softmax
+    from hpo.train import loop
+    from hpo.train.metrics import evaluate
+    from hpo.train.splits import prepare
+
+    loop.set_threads(configs[0]["resources"]["cpu"])
+    splits = prepare(configs[0]["data"])
+    records = []
+    for i in range(seeds):
+        probs, runs = [], []
+        for config in configs:
+            cfg = copy.deepcopy(config)
+            cfg["train"]["seed"] = int(config["train"]["seed"]) + i
+            runs.append(loop.run(cfg, splits=splits, with_test=True))
+            probs.append(softmax(runs[-1]["logits"]["test"].astype(np.float32)))
+        m = evaluate(splits.test.y, np.mean(probs, axis=0).argmax(1), splits.class_counts, configs[0]["minority"])
+        records.append({"seed": i, **{f"test_{k}": m[k] for k in OBJECTIVES},
+                        **{f"member{j}_test_{k}": r["test"][k] for j, r in enumerate(runs) for k in OBJECTIVES[:2]}})
+        print(f"seed +{i}: ensemble of {len(configs)}: " + "  ".join(f"test_{k}={m[k]:.4f}" for k in OBJECTIVES[:2]))
+    df = pd.DataFrame(records)
+    print(df.drop(columns="seed").agg(["mean", "std"]).T.to_string())
+    return df
+
+
 def retrain(config: dict[str, Any], seeds: int = 1, out: str | Path | None = None) -> "pd.DataFrame":
     import pandas as pd
     from hpo.train import loop

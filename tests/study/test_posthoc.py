@@ -29,6 +29,7 @@ def study_with_logits(tmp_path: Path) -> tuple[optuna.Study, object]:
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 20)
     cfg = load_spec(SPACES / "cb_focal_beta.yaml").trial_config({})
+    cfg["train"]["epochs"] = 1  # what `hpo train` re-runs from an export of this study
     for bias in (1.0, 2.0):
         lg = rng.normal(size=(60, 3)) + 2.0 * np.eye(3)[y] + np.array([bias, 0, -bias])  # head-favouring
         m = evaluate(y, lg.argmax(1), COUNTS)
@@ -70,3 +71,30 @@ def test_front_post_hoc_command_prints_both_fronts(tmp_path: Path) -> None:
             "--artifacts", str(tmp_path / "art"))
     assert r.returncode == 0, r.stderr
     assert "post-hoc front over 82 (trial, tau) points" in r.stdout and "hypervolume: plain front" in r.stdout
+
+
+def test_ensemble_selection_is_greedy_on_validation_and_reports_test(tmp_path: Path) -> None:
+    from hpo.study import ensemble
+
+    study, art = study_with_logits(tmp_path)
+    result = ensemble.select(study, art, size=3)
+    assert len(result["members"]) == 3 and set(result["members"]) <= {0, 1}
+    assert result["single"]["trial"] in (0, 1) and len(result["ensemble"]["test"]) == 2
+    # the first member is the best single trial: greedy starts from the best one
+    assert result["members"][0] == result["single"]["trial"]
+    doc = ensemble.document(study, result)
+    assert [c["trial"] for c in doc["configs"]] == result["members"] and doc["configs"][0]["config"]["train"]
+
+
+def test_ensemble_command_prints_and_writes_a_file_hpo_train_reads(tmp_path: Path) -> None:
+    from hpo.study.export import read_configs
+
+    study_with_logits(tmp_path)
+    out = tmp_path / "ens.yaml"
+    r = hpo("ensemble", "--study", "s", "--size", "2", "--out", str(out), "--storage",
+            f"sqlite:///{tmp_path / 's.db'}", "--artifacts", str(tmp_path / "art"))
+    assert r.returncode == 0, r.stderr
+    assert "best single (trial" in r.stdout and len(read_configs(out)) == 2
+    r = hpo("train", "--config", str(out))  # re-trains both members and averages their softmax
+    assert r.returncode == 0, r.stderr
+    assert "ensemble of 2" in r.stdout and "test_minority_f1" in r.stdout
