@@ -54,6 +54,8 @@ class Option:
         if bad_type:
             return bad_type
         if self.choices is not None and value not in self.choices:
+            if self.type == "str":  # the wording of every "no such name" message
+                return f"unknown value {value!r}; known: {', '.join(sorted(self.choices))}"
             return f"must be one of {', '.join(map(str, self.choices))}"
         if self.type == "list" and not (value and all(isinstance(v, str) for v in value)):
             return "must be a non-empty list of names"

@@ -48,11 +48,10 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
         raise SpecError(file, "<top level>", raw, "must be a mapping of sections")
     v.known_keys(raw, TOP_LEVEL, "")
     sections = {name: v.table(name, table, raw.get(name)) for name, table in SECTIONS.items()}
-    search = v.search(raw.get("search") or {}, sections)
     for name, table in SECTIONS.items():
         if table.selector:  # a searched selector (loss: {choices: [...]}) allows every choice's options
-            choices = next((p.choices for p in search if p.section == name and p.field == table.selector), None)
-            v.entry_options(name, table, sections[name], choices or (sections[name][table.selector],))
+            v.entry_options(name, table, sections[name], searched_choices(raw, name, table, sections[name]))
+    search = v.search(raw.get("search") or {}, sections)
     sampler = v.table("sampler", SAMPLER, raw.get("sampler"))
     v.entry_options("sampler", SAMPLER, sampler, (sampler["name"],))
     scheduler = v.table("scheduler", SCHEDULER, raw.get("scheduler"))
@@ -73,6 +72,15 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
         retries=budget["retries"], max_failed=budget["max_failed"],
         cpu=float(res["cpu"]), gpu=float(res["gpu"]), raw=raw,
     )
+
+
+def searched_choices(raw: dict, name: str, table: Table, section: dict[str, Any]) -> tuple[str, ...]:
+    """The entries a section's selector may take: its searched choices (the known ones; `search`
+    reports the others), else its fixed value. `loss:` searches loss.name, `optimizer:` train.optimizer."""
+    body = (raw.get("search") or {}).get(name if table.selector == "name" else table.selector)
+    choices = body.get("choices") if isinstance(body, dict) else None
+    known = [c for c in choices if c in catalog.names(table.kind)] if isinstance(choices, list) else []
+    return tuple(known) or (section[table.selector],)
 
 
 def resolve_scheduler(v: "Validator", scheduler: dict[str, Any], epochs: int) -> dict[str, Any]:
@@ -196,12 +204,13 @@ class Validator:
                 opts = catalog.options(t.kind, entry)
                 if name in opts:
                     return sec, opts[name], None
-        searchable = sorted({*SEARCHABLE, *(k for s in SEARCHABLE for k, f in SECTIONS[s].fields.items()
-                                            if isinstance(f, Option)),
-                             *(k for s in SEARCHABLE for f in SECTIONS[s].fields.values() if isinstance(f, Table)
-                               for k in f.fields),
-                             *(k for s in SEARCHABLE for e in catalog.names(SECTIONS[s].kind)
-                               for k in catalog.options(SECTIONS[s].kind, e))})
+        searchable = ["loss", *(k for s in SEARCHABLE for k, f in SECTIONS[s].fields.items() if isinstance(f, Option)),
+                      *(k for s in SEARCHABLE for f in SECTIONS[s].fields.values() if isinstance(f, Table)
+                        for k in f.fields),
+                      "model", "schedule",
+                      *(k for s in SEARCHABLE for e in catalog.names(SECTIONS[s].kind)
+                        for k in catalog.options(SECTIONS[s].kind, e))]
+        searchable = list(dict.fromkeys(searchable))  # first mention wins, in section order
         self.fail(f"search.{name}", name, f"unknown search parameter {name!r}",
                   f"searchable parameters: {', '.join(searchable)}")
         raise AssertionError  # unreachable
