@@ -226,3 +226,19 @@ def test_npz_object_arrays_are_refused_without_unpickling(tmp_path: Path) -> Non
     (tmp_path / "p.npz").write_bytes(pickle.dumps({"x": 1}))
     with pytest.raises(UserError, match=r"p.npz: This file contains pickled"):
         sources.load("npz", {"file": str(tmp_path / "p.npz")})
+
+
+def test_restricted_unpickler_reads_the_numpy_1_names_torchvisions_files_use(tmp_path: Path) -> None:
+    blob = pickle.dumps({b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [0, 1]}, protocol=2)
+    assert b"numpy._core.multiarray\n_reconstruct" in blob  # GLOBAL opcode: newline-terminated text
+    (tmp_path / "p").write_bytes(blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    assert sources.read_cifar_pickle(tmp_path / "p")[b"data"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_cifar_files_with_the_published_md5_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    root = write_cifar10_root(tmp_path / "c", train_per_class=2, test_per_class=2)
+    sums = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (root / "cifar-10-batches-py").iterdir()}
+    monkeypatch.setattr(sources, "_torchvision_md5", lambda name: sums)  # as if these were torchvision's files
+    assert len(sources.load("cifar10", {"root": str(root), "download": False, "verify": True})["train"].y) == 20
