@@ -43,7 +43,7 @@ def run(method: str, seed: int, trials: int, concurrent: int, url: str) -> list[
     """[(trials started, epochs consumed, hypervolume)] after each trial, in trial order."""
     raw = yaml.safe_load((REPO / "search_spaces" / "cb_focal_beta.yaml").read_text())
     sampler, scheduler = METHODS[method]
-    raw.update(study=f"{method}_s{seed}", sampler={"name": sampler, "seed": seed}, scheduler=scheduler,
+    raw.update(study=f"{method.replace('+', '-')}_s{seed}", sampler={"name": sampler, "seed": seed}, scheduler=scheduler,
                budget={"n_trials": trials, "max_concurrent": concurrent})
     spec = parse_spec(raw, f"<bench {method} seed {seed}>")
     study = launch(spec, url, quiet=True).study

@@ -8,6 +8,7 @@ catalog, i.e. from the entry's own declaration.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -21,19 +22,46 @@ from hpo.spec.schema import (BUDGET, METRICS, PARAM_KEYS, PARAM_TYPES, RESOURCES
 from hpo.spec.study import Objective, Param, StudySpec, resolve_entries
 
 
+# a study name: it becomes a file name, a folder name and a database key, so no slashes, no
+# newlines, no leading dot (which also rules out `.` and `..`), at most 100 characters
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+STUDY_NAME_RULE = ("1 to 100 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit "
+                   f"(the pattern {STUDY_NAME.pattern})")
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """yaml's SafeLoader without anchors and aliases (`&a` / `*a`, also what `<<:` merges use):
+    a study file has no need for them, and a few lines of nested aliases (a "billion laughs"
+    file) expand to billions of nodes. Refused at the first anchor, before anything expands."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML anchors and aliases (&{event.anchor} / *{event.anchor}) are not allowed "
+                "in a study file", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def load_spec(path: str | Path) -> StudySpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(str(path), "<file>", str(path), "no such study file",
                         "create it, or pass --spaces-dir pointing at the folder that holds it")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise SpecError(str(path), "<file>", str(path), f"not valid YAML: {exc}") from exc
+        fix = "write the values out in full" if "anchors and aliases" in str(exc) else ""
+        raise SpecError(str(path), "<file>", str(path), f"not valid YAML: {exc}", fix) from None
+    if raw is None:
+        raise SpecError(str(path), "<file>", str(path), "the study file is empty",
+                        "copy one of search_spaces/*.yaml and edit it; a study needs at least a search: section")
     return parse_spec(raw, str(path), default_name=path.stem)
 
 
 def find_spec(study: str, spaces_dir: str | Path) -> StudySpec:
+    if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
+        raise SpecError(str(spaces_dir), "--study", study, "not a study name", f"a study name is {STUDY_NAME_RULE}")
     path = Path(spaces_dir) / f"{study}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in Path(spaces_dir).glob("*.yaml"))
@@ -47,6 +75,12 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     if not isinstance(raw, dict):
         raise SpecError(file, "<top level>", raw, "must be a mapping of sections")
     v.known_keys(raw, TOP_LEVEL, "")
+    study_name = raw.get("study", default_name)
+    if not isinstance(study_name, str) or not STUDY_NAME.fullmatch(study_name):
+        v.fail("study", study_name, "not a study name", f"a study name is {STUDY_NAME_RULE}")
+    if raw.get("search") is None or raw.get("search") == {}:
+        v.fail("search", raw.get("search"), "a study file needs a search: section naming at least one parameter",
+               "add e.g. `search: {lr: {low: 1.0e-3, high: 0.3, log: true}}`")
     sections = {name: v.table(name, table, raw.get(name)) for name, table in SECTIONS.items()}
     for name, table in SECTIONS.items():
         if table.selector:  # a searched selector (loss: {choices: [...]}) allows every choice's options
@@ -61,12 +95,8 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
     if budget["max_failed"] is None:
         budget["max_failed"] = budget["n_trials"]
     res = v.table("resources", RESOURCES, raw.get("resources"))
-    name = raw.get("study", default_name)
-    v.check("study", name, Option("str"))
-    if not name or "/" in name:
-        v.fail("study", name, "must be a plain name")
     return StudySpec(
-        name=name, path=file, description=str(raw.get("description", "")), sections=sections,
+        name=study_name, path=file, description=str(raw.get("description", "")), sections=sections,
         minority=v.minority(raw.get("minority")), search=search, objectives=v.objectives(raw.get("objectives")),
         sampler=sampler, scheduler=scheduler, n_trials=budget["n_trials"], max_concurrent=budget["max_concurrent"],
         retries=budget["retries"], max_failed=budget["max_failed"],
@@ -107,6 +137,21 @@ def validate_config(cfg: Any, file: str, where: str) -> dict[str, Any]:
     return resolve_entries(out)
 
 
+def number_hint(value: Any) -> str:
+    """Why a number came out as text: YAML 1.1 (PyYAML) reads `1e-3` as a string, since its
+    floats need a dot; also quoted numbers and the words yes / no / on / off for booleans."""
+    if not isinstance(value, str):
+        return ""
+    m = re.fullmatch(r"\s*([+-]?[0-9]+)([eE][+-]?[0-9]+)\s*", value)
+    if m:
+        return f"YAML reads {value} as text, not a number (its floats need a dot): write {m[1]}.0{m[2]}"
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return f"write the number without quotes: {value.strip()}"
+
+
 class Validator:
     """Holds the file name (and a field prefix) so every check can report them."""
 
@@ -129,7 +174,8 @@ class Validator:
             return None
         problem = option.problem(value)
         if problem:
-            self.fail(fld, value, problem)
+            self.fail(fld, value, problem, number_hint(value) if option.type in ("number", "int") else
+                      "write true or false, without quotes" if option.type == "bool" and isinstance(value, str) else "")
         if option.type in ("path", "file"):  # absolute: Ray moves each trial's working directory
             path = Path(value).expanduser().resolve()
             if option.type == "file" and not path.is_file():
@@ -257,20 +303,31 @@ class Validator:
                 if sec == name and c not in catalog.names(SECTIONS[sec].kind):
                     self.fail(f"{where}.choices", c, unknown_name(SECTIONS[sec].kind, c, catalog.names(SECTIONS[sec].kind)))
             return Param(name, sec, kind, choices=tuple(choices), when=when)
-        bound = Option("int" if kind == "int" else "number")
+        bound = Option("int" if kind == "int" else "number")  # finite numbers only (Option.problem)
         for k in ("low", "high"):
             if k not in body:
                 self.fail(f"{where}.{k}", None, f"a {kind} parameter needs {k}", f"add `{k}: ...` to {where}")
             self.check(f"{where}.{k}", body[k], bound)
-        low, high, log = body["low"], body["high"], bool(body.get("log", False))
+        flags = {k: self.check(f"{where}.{k}", body.get(k, False), Option("bool")) for k in ("log", "complement")}
+        low, high, log, complement = body["low"], body["high"], flags["log"], flags["complement"]
         if low >= high:
             self.fail(f"{where}.high", high, f"must be greater than low ({low})")
         if log and low <= 0:
             self.fail(f"{where}.low", low, "must be > 0 on a log scale", "raise low or set log: false")
-        complement = bool(body.get("complement", False))
         if complement and kind != "float":
             self.fail(f"{where}.complement", True, "only float parameters can be complemented")
-        for k in ("low", "high"):  # with complement, the value the trial gets is 1 - bound
+        self._bounds_fit(name, opt, body, complement, where)
+        step = body.get("step")
+        if step is not None:
+            self.check(f"{where}.step", step, Option("int", low=1) if kind == "int" else Option("number", low=0,
+                                                                                                  low_open=True))
+        if step is not None and log:
+            self.fail(f"{where}.step", step, "step and log cannot be combined (Optuna's rule)")
+        return Param(name, sec, kind, low=low, high=high, log=log, step=step, complement=complement, when=when)
+
+    def _bounds_fit(self, name: str, opt: Option, body: dict, complement: bool, where: str) -> None:
+        """low and high must be values the searched setting accepts (1 - them, with complement)."""
+        for k in ("low", "high"):
             value = 1.0 - body[k] if complement else body[k]
             problem = opt.problem(value)
             if problem and complement:
@@ -278,10 +335,6 @@ class Validator:
                           f"with complement: true, low and high bound 1 - {name}")
             if problem:
                 self.fail(f"{where}.{k}", body[k], problem)
-        step = body.get("step")
-        if step is not None and log:
-            self.fail(f"{where}.step", step, "step and log cannot be combined (Optuna's rule)")
-        return Param(name, sec, kind, low=low, high=high, log=log, step=step, complement=complement, when=when)
 
     def _entry_params_exist(self, params: list[Param], sections: Mapping[str, Mapping[str, Any]]) -> None:
         """A searched option must belong to an entry its section can choose (e.g. C needs ldam)."""

@@ -7,6 +7,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import optuna
 import sqlalchemy
@@ -62,11 +63,36 @@ def _password_from_env() -> str | None:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***, for logs and messages."""
+    """The URL with any password replaced by ***, for logs and messages: user:PASSWORD@ and a
+    `password=` query parameter (any case; libpq reads one there too)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        u = make_url(url)
+        mark = "hpo0redacted0password"  # rendering would %-encode *** in a query
+        u = u.set(query={k: mark if k.lower() == "password" else v for k, v in u.query.items()})
+        return u.render_as_string(hide_password=True).replace(mark, "***")
     except Exception:
         return "<unparseable storage URL>"
+
+
+def passwords(url: str) -> list[str]:
+    """Every password a URL carries (in user:password@ or as ?password=), as given and URL-encoded."""
+    try:
+        u = make_url(url)
+    except Exception:
+        return []
+    found = [u.password] if u.password else []
+    for k, v in u.query.items():
+        if k.lower() == "password":
+            found += [x for x in (v if isinstance(v, tuple) else (v,)) if x]
+    return sorted({form for pw in map(str, found) for form in (pw, quote(pw, safe=""), quote_plus(pw))},
+                  key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (an error message) with every password of `url` replaced by ***."""
+    for pw in passwords(url):
+        text = text.replace(pw, "***")
+    return text
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -86,10 +112,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as exc:
-        password = make_url(url).password
-        text = str(exc).splitlines()[0] if str(exc) else ""
-        if password:
-            text = text.replace(str(password), "***")
+        text = scrub(str(exc).splitlines()[0] if str(exc) else "", url)
         raise UserError(f"storage: cannot open {redact(url)}: {type(exc).__name__}: {text}") from None
     if path is not None:
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)

@@ -7,9 +7,11 @@ and the fix; unreadable images are skipped with one warning (count and first pat
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -38,6 +40,7 @@ SOURCES: Registry[Callable[..., Parts]] = Registry(catalog.DATA)
 # options several sources share; `path` values are made absolute (Ray moves each trial's cwd)
 ROOT, FILE = Option("path", doc="a folder"), Option("path", doc="a file")
 IMAGE_SIZE, CHANNELS = Int(32, low=1, doc="images are resized to this square"), Int(3, choices=(1, 3))
+VERIFY = Bool(True, doc="check each file against torchvision's MD5 sums; false for your own re-packed files")
 
 
 def _need(path: Path, what: str, fix: str) -> Path:
@@ -75,7 +78,7 @@ _CIFAR = {  # name -> (folder, train files, test files, label key, meta file, na
 }
 
 
-def _cifar(name: str, root: str, download: bool) -> Parts:
+def _cifar(name: str, root: str, download: bool, verify: bool) -> Parts:
     folder, train_files, test_files, label_key, meta, names_key = _CIFAR[name]
     base = Path(root) / folder
     if not base.is_dir():
@@ -89,31 +92,94 @@ def _cifar(name: str, root: str, download: bool) -> Parts:
                             f"Extract {folder.replace('-batches-py', '').replace('-python', '')}-python.tar.gz "
                             f"into {root}, point data.params.root at the folder holding {folder}, "
                             "or set data.params.download: true")
+    sums = _torchvision_md5(name) if verify else {}
+
+    def read(f: str, what: str) -> Any:
+        path = _need(base / f, f"{name} {what}", "the extracted archive is incomplete")
+        if verify:
+            _check_md5(path, sums[f], name)
+        return read_cifar_pickle(path)
 
     def load(files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = [], []
         for f in files:
-            with open(_need(base / f, f"{name} batch file", "the extracted archive is incomplete"), "rb") as fh:
-                d = pickle.load(fh, encoding="bytes")  # noqa: S301 - torchvision's own format
+            d = read(f, "batch file")
             xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(d[label_key], dtype=np.int64))
         return np.concatenate(xs), np.concatenate(ys)
 
-    with open(_need(base / meta, f"{name} meta file", "the extracted archive is incomplete"), "rb") as fh:
-        names = tuple(n.decode() for n in pickle.load(fh, encoding="bytes")[names_key])  # noqa: S301
+    names = tuple(n.decode() for n in read(meta, "meta file")[names_key])
     (xtr, ytr), (xte, yte) = load(train_files), load(test_files)
     return {"train": ImageSet(xtr, check_labels(ytr, len(names), str(base)), names),
             "test": ImageSet(xte, check_labels(yte, len(names), str(base)), names)}
 
 
-@SOURCES.register("cifar10", root=ROOT, download=Bool(False))
-def cifar10(root: str, download: bool) -> Parts:
-    return _cifar("cifar10", root, download)
+def _torchvision_md5(name: str) -> dict[str, str]:
+    """file name -> MD5, as torchvision publishes them (its CIFAR classes' train_list, test_list, meta)."""
+    import torchvision
+
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    return {**dict(cls.train_list), **dict(cls.test_list), cls.meta["filename"]: cls.meta["md5"]}
 
 
-@SOURCES.register("cifar100", root=ROOT, download=Bool(False))
-def cifar100(root: str, download: bool) -> Parts:
-    return _cifar("cifar100", root, download)
+def _check_md5(path: Path, expected: str, name: str) -> None:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            md5.update(chunk)
+    if md5.hexdigest() != expected:
+        raise UserError(f"data: {path} does not match torchvision's checksum for {name} (md5 {md5.hexdigest()}, "
+                        f"expected {expected}): the file is damaged or not torchvision's {name}. Re-download it "
+                        "(data.params.download: true into an empty root), or, for your own re-packed files, set "
+                        "data.params.verify: false (they are then read with a pickle reader that runs no code)")
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads CIFAR's pickles (dicts of bytes, lists and numpy arrays) and nothing else: a pickle
+    can name any function to call while loading (os.system ...), so only the numpy names that
+    rebuild an array are found; every other global is refused."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
+               ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}")
+        if name == "encode":  # how Python 3 writes bytes at protocol 2: _codecs.encode(text, "latin1")
+            return _latin1_encode
+        if name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        core = getattr(np, "_core", None) or np.core  # numpy 2 moved numpy.core to numpy._core
+        return getattr(core.multiarray if name == "_reconstruct" else core.numeric, name)
+
+
+def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
+    if encoding != "latin1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refused _codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
+def read_cifar_pickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            d = _CifarUnpickler(fh, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise UserError(f"data: {path} is not a CIFAR pickle hpo can read ({type(exc).__name__}: {exc}); "
+                        "CIFAR files hold a dict of bytes, lists and numpy arrays, nothing else") from None
+    if not isinstance(d, dict):
+        raise UserError(f"data: {path} holds a {type(d).__name__}, not the dict a CIFAR file holds")
+    return d
+
+
+@SOURCES.register("cifar10", root=ROOT, download=Bool(False), verify=VERIFY)
+def cifar10(root: str, download: bool, verify: bool) -> Parts:
+    return _cifar("cifar10", root, download, verify)
+
+
+@SOURCES.register("cifar100", root=ROOT, download=Bool(False), verify=VERIFY)
+def cifar100(root: str, download: bool, verify: bool) -> Parts:
+    return _cifar("cifar100", root, download, verify)
 
 
 # ---- image files -------------------------------------------------------------------------------
@@ -179,6 +245,24 @@ def imagefolder(root: str, image_size: int, channels: int) -> Parts:
     return parts
 
 
+def _image_paths(path: Path, entries: list[dict]) -> list[Path]:
+    """Each entry's image, resolved (symlinks too); it must lie under the annotation file's
+    folder, so a shared or downloaded annotation file cannot make hpo read /etc/passwd."""
+    base = path.parent.resolve()
+    out = []
+    for i, e in enumerate(entries):
+        image = e["image"]
+        if not isinstance(image, str) or not image:
+            raise UserError(f"data: {path} entry {i}: image {image!r} must be a path relative to {base}")
+        resolved = (base / image).resolve()
+        if Path(image).is_absolute() or not resolved.is_relative_to(base):
+            raise UserError(f"data: {path} entry {i}: image {image!r} resolves to {resolved}, outside {base}; "
+                            "image paths must be relative and stay under the annotation file's folder "
+                            "(symlinks included): move the images there or the file next to them")
+        out.append(resolved)
+    return out
+
+
 @SOURCES.register("annotations", file=FILE, image_size=IMAGE_SIZE, channels=CHANNELS,
                   classes=Option("list", None, doc="class names, in label order"))
 def annotations(file: str, image_size: int, channels: int, classes: list[str] | None) -> Parts:
@@ -206,10 +290,11 @@ def annotations(file: str, image_size: int, channels: int, classes: list[str] | 
         labels.append(index[lab] if isinstance(lab, str) else int(lab))
     y_all = check_labels(np.asarray(labels), len(names), str(path))
     split_of = [e.get("split", "all") for e in entries]
+    images = _image_paths(path, entries)
     parts: Parts = {}
     for part in sorted(set(split_of)):
         idx = [i for i, s in enumerate(split_of) if s == part]
-        files = [path.parent / entries[i]["image"] for i in idx]
+        files = [images[i] for i in idx]
         x, ok = read_images(files, image_size, channels)
         parts[part] = ImageSet(x, y_all[idx][ok], names)
     if set(parts) - {"all", "train", "val", "test"} or ("all" in parts and len(parts) > 1):
@@ -219,14 +304,24 @@ def annotations(file: str, image_size: int, channels: int, classes: list[str] | 
 
 @SOURCES.register("npz", file=FILE)
 def npz(file: str) -> Parts:
-    """Arrays x, y (optionally x_val, y_val, x_test, y_test, class_names); x uint8 as (N, H, W),
-    (N, H, W, C) with C in 1 / 3, or (N, C, H, W)."""
+    """Arrays x, y (optionally x_val, y_val, x_test, y_test, class_names); x as (N, H, W),
+    (N, H, W, C) with C in 1 / 3, or (N, C, H, W): uint8 (or integers in 0..255), or floats in
+    [0, 1] (scaled by 255) or [0, 255]; y integers (floats only when every one is whole)."""
     path = _need(Path(file), "npz file", "point data.params.file at an .npz with arrays x and y")
-    with np.load(path, allow_pickle=False) as z:
-        arrays = dict(z)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = dict(z)
+    except ValueError as exc:  # object arrays (they need pickle, which can run code) and pickle files
+        raise UserError(f"data: {path}: {exc}; save plain numeric / string arrays (np.savez with numpy dtypes, "
+                        "not Python objects)") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UserError(f"data: {path} is not a readable .npz file ({exc})") from None
     if "x" not in arrays or "y" not in arrays:
         raise UserError(f"data: {path} needs arrays 'x' and 'y' (has {', '.join(arrays) or 'none'})")
-    k = len(arrays["class_names"]) if "class_names" in arrays else int(max(arrays[a].max() for a in arrays if a.startswith("y"))) + 1
+    suffixes = {"": "all" if "x_test" not in arrays else "train", "_val": "val", "_test": "test"}
+    xs = {s: _npz_images(arrays["x" + s], f"{path}:x{s}") for s in suffixes if "x" + s in arrays}
+    ys = {s: _npz_labels(arrays.get("y" + s), len(xs[s]), f"{path}:y{s}") for s in xs}
+    k = len(arrays["class_names"]) if "class_names" in arrays else int(max(y.max(initial=0) for y in ys.values())) + 1
     names = tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays else tuple(str(i) for i in range(k))
 
     def nchw(x: np.ndarray) -> np.ndarray:
@@ -234,10 +329,40 @@ def npz(file: str) -> Parts:
             return x[:, None]
         return x.transpose(0, 3, 1, 2) if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3) else x
 
-    suffixes = {"": "all" if "x_test" not in arrays else "train", "_val": "val", "_test": "test"}
-    return {part: ImageSet(np.ascontiguousarray(nchw(arrays["x" + s]).astype(np.uint8)),
-                           check_labels(arrays["y" + s], k, f"{path}:y{s}"), names)
-            for s, part in suffixes.items() if "x" + s in arrays}
+    return {suffixes[s]: ImageSet(np.ascontiguousarray(nchw(xs[s])), check_labels(ys[s], k, f"{path}:y{s}"), names)
+            for s in xs}
+
+
+def _npz_images(x: np.ndarray, where: str) -> np.ndarray:
+    """x as uint8: integers must lie in 0..255; floats in [0, 1] are scaled by 255, floats in
+    [0, 255] rounded; NaN, infinities and anything else are refused (never wrapped around)."""
+    if x.dtype.kind not in "uif" or x.ndim not in (3, 4) or len(x) == 0:
+        raise UserError(f"data: {where}: images must be a non-empty numeric array (N, H, W), (N, H, W, C) or "
+                        f"(N, C, H, W); got dtype {x.dtype}, shape {x.shape}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UserError(f"data: {where}: {int((~np.isfinite(x)).sum())} pixel values are NaN or infinite")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 255:
+        raise UserError(f"data: {where}: pixel values span {lo:g} .. {hi:g}; hpo reads uint8 0..255, or floats in "
+                        "[0, 1] or [0, 255]: rescale them (e.g. undo a mean / std normalisation)")
+    if x.dtype.kind == "f":
+        x = np.round(x * 255.0 if hi <= 1.0 else x)
+    return x.astype(np.uint8)
+
+
+def _npz_labels(y: np.ndarray | None, n: int, where: str) -> np.ndarray:
+    if y is None:
+        raise UserError(f"data: {where} is missing: each x array needs its labels")
+    if y.ndim != 1 or y.dtype.kind not in "uif":
+        raise UserError(f"data: {where}: labels must be a 1-D integer array; got dtype {y.dtype}, shape {y.shape}")
+    if len(y) != n:
+        raise UserError(f"data: {where} has {len(y)} labels but its images array has {n} images; they must match")
+    if y.dtype.kind == "f":
+        whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            raise UserError(f"data: {where}: labels must be integers; {int((~whole).sum())} are not whole numbers "
+                            f"(first: {y[~whole][:5].tolist()}); save them as an integer array")
+    return y.astype(np.int64)
 
 
 def load(name: str, params: dict[str, Any]) -> Parts:

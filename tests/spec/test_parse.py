@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,22 @@ def test_spec_is_frozen_and_trial_configs_do_not_share_state() -> None:
     ({"schedule": {"name": "step", "milestones": [0.9, 0.5]}}, "schedule.milestones", "[0.9, 0.5]"),
     ({"schedule": {"name": "cosine", "patience": 3}}, "schedule.patience", "3"),
     ({"model": {"name": "timm", "weights": "no/such.safetensors"}}, "model.weights", "'no/such.safetensors'"),
+    # issue 12: booleans are YAML booleans, numbers finite, steps positive, names plain
+    ({"search": {"lr": {"low": 1.0e-3, "high": 0.3, "log": "no"}}}, "search.lr.log", "'no'"),
+    ({"search": {"beta": {"low": 1.0e-5, "high": 0.1, "complement": "false"}}}, "search.beta.complement", "'false'"),
+    ({"search": {"gamma": {"low": 0.0, "high": 3.0, "step": 0}}}, "search.gamma.step", "0"),
+    ({"search": {"gamma": {"low": 0.0, "high": 3.0, "step": -0.5}}}, "search.gamma.step", "-0.5"),
+    ({"search": {"gamma": {"low": 0.0, "high": 3.0, "step": float("inf")}}}, "search.gamma.step", "inf"),
+    ({"search": {"threshold": {"type": "int", "low": 0, "high": 60, "step": 2.5}}}, "search.threshold.step", "2.5"),
+    ({"search": {"gamma": {"low": 0.0, "high": float("inf")}}}, "search.gamma.high", "inf"),
+    ({"search": {"gamma": {"low": float("nan"), "high": 3.0}}}, "search.gamma.low", "nan"),
+    ({"search": {"lr": {"low": "1e-3", "high": 0.3, "log": True}}}, "search.lr.low", "'1e-3'"),
+    ({"train": {"lr": "1e-3"}}, "train.lr", "'1e-3'"),
+    ({"search": None}, "search", "None"),
+    ({"study": "../../etc/x"}, "study", "'../../etc/x'"),
+    ({"study": ".."}, "study", "'..'"),
+    ({"study": "two\nlines"}, "study", "'two\\nlines'"),
+    ({"study": "a" * 101}, "study", "'" + "a" * 101 + "'"),
 ])
 def test_bad_field_exits_2_naming_file_field_and_value(tmp_path: Path, overrides: dict, field: str,
                                                         value: str) -> None:
@@ -103,3 +120,84 @@ def test_schedule_and_optimiser_search_as_categoricals_with_conditional_options(
                                "patience": 3}
     assert cfg["train"]["augment"]["magnitude"] == 0.4
     assert spec.trial_config({"optimizer": "sgd", "momentum": 0.95})["train"]["momentum"] == 0.95
+
+
+def test_exponent_without_a_dot_is_text_and_the_message_says_how_to_write_it() -> None:
+    raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text().replace("low: 1.0e-3", "low: 1e-3"))
+    assert raw["search"]["lr"]["low"] == "1e-3"  # PyYAML (YAML 1.1) reads it as a string
+    with pytest.raises(SpecError, match=r"'search.lr.low' = '1e-3': must be of type number\n  fix: .*write 1.0e-3"):
+        parse_spec(raw, "x.yaml")
+
+
+def test_quoted_boolean_says_to_write_true_or_false() -> None:
+    raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
+    raw["search"]["beta"]["log"] = "yes"
+    with pytest.raises(SpecError, match=r"'search.beta.log' = 'yes': must be of type bool\n  fix: write true or false"):
+        parse_spec(raw, "x.yaml")
+
+
+def test_a_study_name_of_exactly_100_characters_is_fine() -> None:
+    raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
+    assert parse_spec({**raw, "study": "a" * 100}, "x.yaml").name == "a" * 100
+
+
+def _launch_file(tmp_path: Path, text: str, name: str = "raw"):
+    (tmp_path / "spaces").mkdir(exist_ok=True)
+    path = tmp_path / "spaces" / f"{name}.yaml"
+    path.write_text(text)
+    r = hpo("launch", "--study", name, "--spaces-dir", str(path.parent), "--storage", f"sqlite:///{tmp_path / 'never.db'}")
+    assert r.returncode == 2, r.stderr
+    assert str(path) in r.stderr, r.stderr
+    assert not (tmp_path / "never.db").exists(), "bad input must not touch the storage"
+    return r
+
+
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n", "---\n"])
+def test_empty_study_file_exits_2_with_a_fix(tmp_path: Path, text: str) -> None:
+    r = _launch_file(tmp_path, text)
+    assert "the study file is empty" in r.stderr and "fix:" in r.stderr
+
+
+def test_study_file_without_search_exits_2_with_a_fix(tmp_path: Path) -> None:
+    r = _launch_file(tmp_path, "description: no search here\ntrain: {epochs: 2}\n")
+    assert "'search' = None" in r.stderr and "needs a search: section" in r.stderr and "fix:" in r.stderr
+
+
+def test_study_flag_must_be_a_plain_name(tmp_path: Path) -> None:
+    write_study(tmp_path / "spaces", "ok")
+    r = hpo("launch", "--study", "../spaces/ok", "--spaces-dir", str(tmp_path / "spaces"),
+            "--storage", f"sqlite:///{tmp_path / 'never.db'}")
+    assert r.returncode == 2 and "'--study' = '../spaces/ok': not a study name" in r.stderr, r.stderr
+    assert not (tmp_path / "never.db").exists()
+
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_billion_laughs_is_refused_at_the_first_anchor_in_well_under_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "laughs.yaml"
+    path.write_text(BILLION_LAUGHS)
+    start = time.perf_counter()
+    with pytest.raises(SpecError, match=r"field '<file>'.*anchors and aliases .&a / \*a. are not allowed"):
+        load_spec(path)
+    assert time.perf_counter() - start < 0.2
+
+
+def test_any_alias_or_merge_key_is_refused_and_exits_2(tmp_path: Path) -> None:
+    text = (SPACES / "cb_focal_beta.yaml").read_text() + "\nx_defaults: &d {epochs: 3}\n"
+    r = _launch_file(tmp_path, text)
+    assert "anchors and aliases" in r.stderr and "write the values out in full" in r.stderr
+    merged = "train: &t {epochs: 3}\nloss: {<<: *t}\nsearch: {lr: {low: 0.01, high: 0.1}}\n"
+    with pytest.raises(SpecError, match=r"anchors and aliases"):
+        (tmp_path / "m.yaml").write_text(merged)
+        load_spec(tmp_path / "m.yaml")

@@ -1,6 +1,7 @@
 """Studies on a real SQLite file: created once, resumed by name, refused when the spec changed."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,51 @@ def test_unknown_study_and_missing_folder_are_user_errors(tmp_path: Path, sqlite
 
 def test_a_password_never_reaches_a_message() -> None:
     assert "s3cret" not in st.redact("postgresql://u:s3cret@localhost/db")
+
+
+SENTINEL = "Zq9-sentinel-pw"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on leaving: nothing listens there
+
+
+@pytest.mark.parametrize("url", [
+    f"postgresql://u:{SENTINEL}@localhost/db",
+    f"postgresql://u@localhost/db?password={SENTINEL}",
+    f"postgresql://u@localhost/db?sslmode=require&PassWord={SENTINEL}",
+    f"postgresql://u@localhost/db?password={SENTINEL}&password={SENTINEL}2",
+])
+def test_redact_hides_a_password_in_userinfo_and_in_the_query(url: str) -> None:
+    shown = st.redact(url)
+    assert SENTINEL not in shown and "***" in shown and "localhost/db" in shown
+
+
+def test_redact_keeps_other_query_parameters() -> None:
+    assert st.redact(f"postgresql://u@h/db?sslmode=require&password={SENTINEL}") == \
+        "postgresql://u@h/db?password=***&sslmode=require"
+
+
+@pytest.mark.parametrize("form", ["userinfo", "query"])
+def test_unreachable_server_error_never_shows_the_password(form: str) -> None:
+    port = closed_port()
+    url = (f"postgresql://hpo:{SENTINEL}@127.0.0.1:{port}/hpo" if form == "userinfo"
+           else f"postgresql://hpo@127.0.0.1:{port}/hpo?password={SENTINEL}")
+    with pytest.raises(UserError) as err:
+        st.open_storage(url)
+    assert "storage: cannot open" in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
+    assert SENTINEL not in str(err.value), str(err.value)
+
+
+def test_scrub_removes_a_query_password_from_a_drivers_message() -> None:
+    url = f"postgresql://u@h/db?password={SENTINEL}%21"
+    assert st.scrub(f"auth failed for password '{SENTINEL}!' ({SENTINEL}%21)", url) == "auth failed for password '***' (***)"
+
+
+def test_a_bad_url_from_the_environment_never_shows_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(st.ENV_VAR, f"postgresql://u@h:notaport/db?password={SENTINEL}")
+    with pytest.raises(UserError) as err:
+        st.resolve_url()
+    assert SENTINEL not in str(err.value) and "not a SQLAlchemy URL" in str(err.value)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +80,7 @@ def test_split_that_leaves_a_class_without_validation_images(tmp_path: Path) -> 
         prepare({**cfg("npz", {"file": str(path)}), "split": {"val": 0.05, "test": 0.05, "val_from": "test"}})
     root = write_cifar10_root(tmp_path / "c", train_per_class=10, test_per_class=10)
     with pytest.raises(UserError, match=r"fewer than 2 images, too few to carve a val split"):
-        prepare(cfg("cifar10", {"root": str(root)}, profile="exp", val_from="train") | {
+        prepare(cfg("cifar10", {"root": str(root), "verify": False}, profile="exp", val_from="train") | {
             "longtail": {"profile": "exp", "ratio": 10, "minority_fraction": 0.5}})
 
 
@@ -103,3 +105,140 @@ def test_unknown_timm_arch_exits_2_with_close_names(tmp_path: Path) -> None:
     write_study(tmp_path / "spaces", "t", model={"name": "timm", "arch": "resnet181"})
     r = hpo("launch", "--study", "t", "--spaces-dir", str(tmp_path / "spaces"), "--storage", f"sqlite:///{tmp_path}/s.db")
     assert r.returncode == 2 and "not a timm model" in r.stderr and "resnet18" in r.stderr
+
+
+# ---- issue 12: careless or hostile data files ----------------------------------------------------
+
+def test_cifar_files_must_match_torchvisions_md5_unless_verify_is_false(tmp_path: Path) -> None:
+    root = write_cifar10_root(tmp_path / "c", train_per_class=2, test_per_class=2)
+    with pytest.raises(UserError, match=r"batches.meta does not match torchvision's checksum for cifar10 .*verify: false"):
+        sources.load("cifar10", {"root": str(root), "download": False, "verify": True})
+    parts = sources.load("cifar10", {"root": str(root), "download": False, "verify": False})
+    assert parts["train"].x.shape == (20, 3, 32, 32) and parts["test"].class_names[0] == "zero"
+
+
+def test_cifar_md5_sums_are_torchvisions() -> None:
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    sums = sources._torchvision_md5("cifar10")
+    assert sums["data_batch_1"] == dict(CIFAR10.train_list)["data_batch_1"] and sums["batches.meta"] == CIFAR10.meta["md5"]
+    assert sources._torchvision_md5("cifar100") == {"train": dict(CIFAR100.train_list)["train"],
+                                                    "test": dict(CIFAR100.test_list)["test"], "meta": CIFAR100.meta["md5"]}
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_pickle_that_runs_code_is_refused_and_never_runs(tmp_path: Path, protocol: int) -> None:
+    root = write_cifar10_root(tmp_path / "c", train_per_class=2, test_per_class=2)
+    marker = tmp_path / "pwned"
+    with open(root / "cifar-10-batches-py" / "data_batch_3", "wb") as f:
+        pickle.dump({b"data": _Payload(marker), b"labels": [0]}, f, protocol=protocol)
+    with pytest.raises(UserError, match=r"data_batch_3 is not a CIFAR pickle .*refused global (posix|os)\.system"):
+        sources.load("cifar10", {"root": str(root), "download": False, "verify": False})
+    assert not marker.exists(), "the payload ran"
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_restricted_unpickler_reads_numpy_arrays_of_every_protocol(tmp_path: Path, protocol: int) -> None:
+    d = {b"data": np.arange(12, dtype=np.uint8).reshape(2, 6), b"labels": [1, 2], b"f": np.float32(0.5)}
+    (tmp_path / "p").write_bytes(pickle.dumps(d, protocol=protocol))
+    try:
+        out = sources.read_cifar_pickle(tmp_path / "p")
+    except UserError as exc:  # a numpy scalar needs numpy.core.multiarray.scalar: not a CIFAR need
+        assert "scalar" in str(exc)
+        del d[b"f"]
+        (tmp_path / "p").write_bytes(pickle.dumps(d, protocol=protocol))
+        out = sources.read_cifar_pickle(tmp_path / "p")
+    assert out[b"labels"] == [1, 2] and out[b"data"].tolist() == d[b"data"].tolist()
+
+
+@pytest.mark.parametrize("image", ["../../etc/passwd", "/etc/passwd", "images/../../outside.png", "link/0000.png"])
+def test_annotation_images_must_stay_under_the_files_folder(tmp_path: Path, image: str) -> None:
+    labels = write_annotations(tmp_path / "ann", per_class=2)
+    write_png_tree(tmp_path / "elsewhere", per_class=1)
+    (tmp_path / "ann" / "link").symlink_to(tmp_path / "elsewhere" / "digit_0")
+    (tmp_path / "outside.png").write_bytes((tmp_path / "elsewhere" / "digit_0" / "0000.png").read_bytes())
+    entries = json.loads(labels.read_text())
+    entries[3]["image"] = image
+    labels.write_text(json.dumps(entries))
+    with pytest.raises(UserError, match=rf"entry 3: image '{image}' resolves to .*outside {tmp_path}/ann"):
+        sources.load("annotations", {"file": str(labels), "image_size": 8, "channels": 1, "classes": None})
+
+
+def test_annotation_symlink_inside_the_folder_is_fine(tmp_path: Path) -> None:
+    labels = write_annotations(tmp_path / "ann", per_class=2)
+    (tmp_path / "ann" / "alias").symlink_to(tmp_path / "ann" / "images")
+    entries = json.loads(labels.read_text())
+    entries[0]["image"] = entries[0]["image"].replace("images/", "alias/", 1)
+    labels.write_text(json.dumps(entries))
+    parts = sources.load("annotations", {"file": str(labels), "image_size": 8, "channels": 1, "classes": None})
+    assert len(parts["all"].y) == 20
+
+
+def _npz(tmp_path: Path, **arrays: np.ndarray) -> dict:
+    np.savez(tmp_path / "d.npz", **arrays)
+    return {"file": str(tmp_path / "d.npz")}
+
+
+def test_npz_float_images_in_0_1_are_scaled_and_in_0_255_rounded(tmp_path: Path) -> None:
+    y = np.array([0, 1])
+    x01 = np.array([[[0.0, 0.5], [1.0, 0.2]]] * 2)
+    assert sources.load("npz", _npz(tmp_path, x=x01, y=y))["all"].x[0, 0].tolist() == [[0, 128], [255, 51]]
+    x255 = np.array([[[0.0, 127.6], [255.0, 3.2]]] * 2)
+    assert sources.load("npz", _npz(tmp_path, x=x255, y=y))["all"].x[0, 0].tolist() == [[0, 128], [255, 3]]
+
+
+@pytest.mark.parametrize("x, problem", [
+    (np.full((2, 4, 4), 300.0), r"pixel values span 300 .. 300"),
+    (np.full((2, 4, 4), -0.5), r"pixel values span -0.5 .. -0.5"),
+    (np.array([[[np.nan] * 4] * 4] * 2), r"32 pixel values are NaN or infinite"),
+    (np.full((2, 4, 4), 256, dtype=np.int32), r"pixel values span 256 .. 256"),
+    (np.full((2, 4, 4), -1, dtype=np.int8), r"pixel values span -1 .. -1"),
+    (np.full((2, 4, 4), True), r"images must be a non-empty numeric array .*dtype bool"),
+])
+def test_npz_images_outside_0_255_are_refused(tmp_path: Path, x: np.ndarray, problem: str) -> None:
+    with pytest.raises(UserError, match=rf"d.npz:x: {problem}"):
+        sources.load("npz", _npz(tmp_path, x=x, y=np.array([0, 1])))
+
+
+def test_npz_labels_must_be_integers_and_as_many_as_images(tmp_path: Path) -> None:
+    x = np.zeros((3, 4, 4), np.uint8)
+    with pytest.raises(UserError, match=r"d.npz:y: labels must be integers; 1 are not whole numbers \(first: \[1.5\]\)"):
+        sources.load("npz", _npz(tmp_path, x=x, y=np.array([0.0, 1.5, 2.0])))
+    assert sources.load("npz", _npz(tmp_path, x=x, y=np.array([0.0, 1.0, 2.0])))["all"].y.dtype == np.int64
+    with pytest.raises(UserError, match=r"d.npz:y has 2 labels but its images array has 3 images"):
+        sources.load("npz", _npz(tmp_path, x=x, y=np.array([0, 1])))
+    with pytest.raises(UserError, match=r"d.npz:y: labels must be a 1-D integer array; got dtype <U1"):
+        sources.load("npz", _npz(tmp_path, x=x, y=np.array(["a", "b", "c"])))
+
+
+def test_npz_object_arrays_are_refused_without_unpickling(tmp_path: Path) -> None:
+    x = np.zeros((2, 4, 4), np.uint8)
+    with pytest.raises(UserError, match=r"d.npz: Object arrays cannot be loaded when allow_pickle=False"):
+        sources.load("npz", _npz(tmp_path, x=x, y=np.array([0, 1]), class_names=np.array(["a", None], dtype=object)))
+    (tmp_path / "p.npz").write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(UserError, match=r"p.npz: This file contains pickled"):
+        sources.load("npz", {"file": str(tmp_path / "p.npz")})
+
+
+def test_restricted_unpickler_reads_the_numpy_1_names_torchvisions_files_use(tmp_path: Path) -> None:
+    blob = pickle.dumps({b"data": np.arange(6, dtype=np.uint8).reshape(2, 3), b"labels": [0, 1]}, protocol=2)
+    assert b"numpy._core.multiarray\n_reconstruct" in blob  # GLOBAL opcode: newline-terminated text
+    (tmp_path / "p").write_bytes(blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    assert sources.read_cifar_pickle(tmp_path / "p")[b"data"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_cifar_files_with_the_published_md5_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    root = write_cifar10_root(tmp_path / "c", train_per_class=2, test_per_class=2)
+    sums = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (root / "cifar-10-batches-py").iterdir()}
+    monkeypatch.setattr(sources, "_torchvision_md5", lambda name: sums)  # as if these were torchvision's files
+    assert len(sources.load("cifar10", {"root": str(root), "download": False, "verify": True})["train"].y) == 20
