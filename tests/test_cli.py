@@ -78,6 +78,7 @@ def _names(url: str) -> list[str]:
     return sorted(s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False))
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_studies_lists_directions_trials_by_state_and_last_activity(tmp_path: Path) -> None:
     url = _make_studies(tmp_path)
     newest = max(t.datetime_complete or t.datetime_start for t in optuna.load_study(study_name="a", storage=url).trials
@@ -94,6 +95,7 @@ def test_studies_lists_directions_trials_by_state_and_last_activity(tmp_path: Pa
     assert empty.returncode == 0 and empty.stdout.startswith("0 studies in ")
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_delete_without_a_terminal_needs_yes(tmp_path: Path) -> None:
     url = _make_studies(tmp_path)
     r = hpo("delete", "--study", "a", "--storage", url, cwd=tmp_path)  # stdin: not a terminal
@@ -103,6 +105,7 @@ def test_delete_without_a_terminal_needs_yes(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no study 'nope'" in r.stderr
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_delete_refuses_while_a_live_launcher_holds_the_study(tmp_path: Path) -> None:
     url = _make_studies(tmp_path)
     study = optuna.load_study(study_name="a", storage=url)
@@ -172,6 +175,7 @@ def test_status_marks_running_trials_whose_launcher_is_gone(sqlite_url: str) -> 
     assert "RUNNING trials [30] belong to a launcher that is gone" in r.stdout
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_status_into_a_closed_pipe_ends_without_a_traceback(sqlite_url: str) -> None:
     import subprocess
     import sys

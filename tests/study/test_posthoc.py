@@ -65,6 +65,7 @@ def test_adjust_subtracts_tau_log_prior() -> None:
     assert out.argmax() == 2  # equal logits: the rarest class wins once its prior is taken out
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_front_post_hoc_command_prints_both_fronts(tmp_path: Path) -> None:
     study_with_logits(tmp_path)
     r = hpo("front", "--study", "s", "--post-hoc", "--storage", f"sqlite:///{tmp_path / 's.db'}",
@@ -86,6 +87,7 @@ def test_ensemble_selection_is_greedy_on_validation_and_reports_test(tmp_path: P
     assert [c["trial"] for c in doc["configs"]] == result["members"] and doc["configs"][0]["config"]["train"]
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_ensemble_command_prints_and_writes_a_file_hpo_train_reads(tmp_path: Path) -> None:
     from hpo.study.export import read_configs
 

@@ -46,6 +46,7 @@ def test_allowed_change_is_recorded_and_fronts_keep_to_the_current_settings(sqli
     assert [t.values for t in pareto.front(study)] == [[0.1, 0.1]]  # the old, better trial is not mixed in
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_hpo_launch_with_changed_settings_exits_2_before_ray(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     path = write_study(tmp_path / "spaces", "s", train={"epochs": 3})

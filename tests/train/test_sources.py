@@ -84,6 +84,7 @@ def test_split_that_leaves_a_class_without_validation_images(tmp_path: Path) -> 
             "longtail": {"profile": "exp", "ratio": 10, "minority_fraction": 0.5}})
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_bad_data_exits_2_before_any_trial(tmp_path: Path) -> None:
     write_study(tmp_path / "spaces", "nodata", data={"name": "cifar10", "params": {"root": str(tmp_path / "none")}})
     url = f"sqlite:///{tmp_path / 's.db'}"
@@ -101,6 +102,7 @@ def test_missing_required_data_param_and_weights_file_are_spec_errors(tmp_path: 
     assert r.returncode == 2 and "'model.weights'" in r.stderr and "no such file" in r.stderr
 
 
+@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
 def test_unknown_timm_arch_exits_2_with_close_names(tmp_path: Path) -> None:
     write_study(tmp_path / "spaces", "t", model={"name": "timm", "arch": "resnet181"})
     r = hpo("launch", "--study", "t", "--spaces-dir", str(tmp_path / "spaces"), "--storage", f"sqlite:///{tmp_path}/s.db")
