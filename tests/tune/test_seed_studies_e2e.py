@@ -86,7 +86,8 @@ CASES = {"severity_grading": severity, "cifar50_lt_efficientnet": cifar50, "cifa
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_seed_study_runs_two_trials(name: str, tmp_path: Path) -> None:
+def test_seed_study_runs_two_trials(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     shipped = yaml.safe_load((SPACES / f"{name}.yaml").read_text())
     overrides = CASES[name](tmp_path)
     write_study(tmp_path / "spaces", name, base=name, train=TINY, budget={"n_trials": 2, "max_concurrent": 2},
@@ -94,8 +95,15 @@ def test_seed_study_runs_two_trials(name: str, tmp_path: Path) -> None:
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     spaces = str(tmp_path / "spaces")
 
-    r = hpo("check", "--study", name, "--spaces-dir", spaces, cwd=tmp_path, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
+    # `hpo check` in this process (one torch import for all five studies, not one each)
+    from hpo.cli import main
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["check", "--study", name, "--spaces-dir", spaces]) == 0, capsys.readouterr()
+    assert f"study {name!r}" in capsys.readouterr().out
 
     url = f"sqlite:///{tmp_path / 'seed.db'}"
     r = hpo("launch", "--study", name, "--spaces-dir", spaces, "--storage", url, cwd=tmp_path, env=env)
