@@ -50,12 +50,12 @@ def severity(tmp: Path) -> dict[str, Any]:
 
 
 def cifar50(tmp: Path) -> dict[str, Any]:
-    # a balanced 50-class export in ROOT/train, ROOT/test (20 / 10 per class); the study cuts the
+    # a balanced 50-class export in ROOT/train, ROOT/test (12 / 6 per class); the study cuts the
     # training part to ratio 50 itself. The architecture stays searched, between two tiny timm
     # models (randomly initialised: one weights file cannot fit both).
-    names = {f"class_{i:02d}": 20 for i in range(50)}
+    names = {f"class_{i:02d}": 12 for i in range(50)}
     write_image_classes(tmp / "c50" / "train", names)
-    write_image_classes(tmp / "c50" / "test", dict.fromkeys(names, 10), offset=20)
+    write_image_classes(tmp / "c50" / "test", dict.fromkeys(names, 6), offset=12)
     return {"data": folder_params(tmp / "c50"), "model": {"name": "timm", "arch": "test_resnet"},
             "search": {"arch": {"choices": ["test_resnet", "test_efficientnet"]}}}
 
@@ -127,9 +127,9 @@ def test_seed_study_runs_two_trials(name: str, tmp_path: Path, capsys: pytest.Ca
     if name == "cifar10_lt_cb_focal":  # exp profile, ratio 100, n_max 100
         assert study.user_attrs["class_counts"] == [100, 59, 35, 21, 12, 7, 4, 2, 1, 1]
         assert trials[0].user_attrs["config"]["schedule"]["name"] == "step"
-    if name == "cifar50_lt_efficientnet":  # ratio 50 from 20 a class: 20 ... 1 (at least one each)
+    if name == "cifar50_lt_efficientnet":  # ratio 50 from 12 a class: 12 ... 1 (at least one each)
         counts = study.user_attrs["class_counts"]
-        assert len(counts) == 50 and counts[0] == 20 and counts[-1] == 1
+        assert len(counts) == 50 and counts[0] == 12 and counts[-1] == 1
         assert {t.params["arch"] for t in trials} <= {"test_resnet", "test_efficientnet"}
     if name == "face_mask":
         assert study.user_attrs["class_counts"] == [50, 6]  # the train folder as it is: not cut
