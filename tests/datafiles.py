@@ -64,3 +64,20 @@ def write_cifar10_root(root: Path, train_per_class: int = 60, test_per_class: in
         pickle.dump({b"label_names": [n.encode() for n in ("zero one two three four five six seven eight "
                                                             "nine").split()]}, f)
     return root
+
+
+def write_image_classes(root: Path, counts: dict[str, int], size: int = 32, offset: int = 0) -> Path:
+    """ROOT/NAME/*.png, counts[NAME] RGB images of size x size per class, in the order given: class i
+    is digit i % 10 tinted with colour i // 10 (five tints, so up to 50 told-apart classes)."""
+    tints = np.array([(1.0, 1.0, 1.0), (1.0, 0.3, 0.3), (0.3, 1.0, 0.3), (0.3, 0.3, 1.0), (1.0, 1.0, 0.2)])
+    d = load_digits()
+    for i, (name, n) in enumerate(counts.items()):
+        idx = np.flatnonzero(d.target == i % 10)[offset:offset + n]
+        if len(idx) < n:
+            raise ValueError(f"digit {i % 10} has {len(idx)} images from {offset} on, not {n}")
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for j, k in enumerate(idx):
+            gray = np.round(d.images[k] * (255 / 16)).repeat(size // 8 + 1, 0).repeat(size // 8 + 1, 1)[:size, :size]
+            rgb = (gray[..., None] * tints[i // 10 % len(tints)]).astype(np.uint8)
+            Image.fromarray(rgb, mode="RGB").save(root / name / f"{j:04d}.png")
+    return root
