@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import random
 import shutil
@@ -91,8 +92,8 @@ def _details(rng: random.Random, a: float, b: float) -> dict[str, Any]:
 
 def _trial(i: int, rng: random.Random, spec, dists) -> optuna.trial.FrozenTrial:
     params = _sample(rng, dists)
-    base = rng.random()
-    a, b = min(1.0, max(0.0, base + rng.gauss(0, 0.15))), min(1.0, max(0.0, base + rng.gauss(0, 0.15)))
+    skill = rng.gauss(0, 1.5)  # a good config is good at both; each objective adds its own noise
+    a, b = (0.98 / (1 + math.exp(-(skill + rng.gauss(0, 0.7)))) for _ in range(2))
     attrs: dict[str, Any] = {"hpo_launcher": "0123456789ab", "config": spec.trial_config(params),
                              "ray_trial_id": f"{i:05d}_{rng.getrandbits(32):08x}"}
     state, values = optuna.trial.TrialState.COMPLETE, [a, b]

@@ -19,17 +19,20 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from hpo.study import fastread
 from hpo.study import storage as st
 from hpo.study.pareto import front as pareto_front
-from hpo.study.pareto import full_trials, hypervolume_history, signs
+from hpo.study.pareto import front_rows, hypervolume_history, signs
 
 FIGSIZE, DPI = (8, 6), 100  # every PNG is 800 x 600 pixels
 
 
 def per_loss_table(study: optuna.Study) -> pd.DataFrame:
     names = st.objective_names(study)
-    rows = [{"loss": (t.user_attrs.get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
-             **dict(zip(names, t.values))} for t in full_trials(study)]
+    trials = fastread.full_rows(study)
+    configs = fastread.user_attrs(study, trials, keys=[st.ATTR_CONFIG])
+    rows = [{"loss": (configs[t.number].get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
+             **dict(zip(names, t.values))} for t in trials]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -61,8 +64,8 @@ def _save(fig, path: Path) -> Path:
 def plot_front(study: optuna.Study, path: Path) -> Path:
     names = st.objective_names(study)
     fig, ax = _figure()
-    trials = full_trials(study)
-    front = {t.number for t in pareto_front(study)}
+    trials = fastread.full_rows(study)
+    front = {t.number for t in front_rows(study)}
     rest = [t for t in trials if t.number not in front]
     ax.scatter([t.values[0] for t in rest], [t.values[-1] for t in rest], c="lightgrey", label="trials")
     best = sorted((t for t in trials if t.number in front), key=lambda t: t.values[0])
@@ -86,14 +89,34 @@ def plot_hypervolume(history: list[tuple[int, float]], path: Path) -> Path:
 def importances(study: optuna.Study) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Importance per objective, and why any objective has none (too few trials, say)."""
     out, problems = {}, []
+    light = _params_and_values(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i, name in enumerate(st.objective_names(study)):
             try:
-                out[name] = optuna.importance.get_param_importances(study, target=lambda t, i=i: t.values[i])
+                out[name] = optuna.importance.get_param_importances(light, target=lambda t, i=i: t.values[i])
             except (ValueError, RuntimeError) as exc:
                 problems.append(f"{name}: {exc}")
     return out, problems
+
+
+def _params_and_values(study: optuna.Study) -> optuna.Study:
+    """The study's COMPLETE trials with their params and values only, in an in-memory study with
+    the same directions: all that the importance evaluators read (`get_trials` of COMPLETE
+    trials), without loading every trial's attributes."""
+    if fastread.rdb(study) is None:
+        return study
+    rows = fastread.rows(study, (optuna.trial.TrialState.COMPLETE,))
+    got = fastread.params(study, rows)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
+    try:
+        light = optuna.create_study(directions=study.directions)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    light.add_trials([optuna.trial.create_trial(values=list(r.values), params=got[r.number][0],
+                                                distributions=got[r.number][1]) for r in rows])
+    return light
 
 
 def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
@@ -111,7 +134,7 @@ def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
 
 def write_report(study: optuna.Study, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    if not full_trials(study):
+    if not fastread.full_rows(study):
         from hpo.errors import UserError
 
         raise UserError(f"study {study.study_name!r} has no COMPLETE trials to report on yet")
@@ -132,7 +155,7 @@ def write_report(study: optuna.Study, out: Path) -> Path:
 
 def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataFrame, front: pd.DataFrame,
           problems: list[str]) -> str:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(st.counts_by_state(study).items()))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(fastread.counts_by_state(study).items()))
     cls: Any = study.user_attrs.get("class_counts")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>hpo report: {html.escape(study.study_name)}</title>
