@@ -92,8 +92,9 @@ def _details(rng: random.Random, a: float, b: float) -> dict[str, Any]:
 
 def _trial(i: int, rng: random.Random, spec, dists) -> optuna.trial.FrozenTrial:
     params = _sample(rng, dists)
-    skill = rng.gauss(0, 1.5)  # a good config is good at both; each objective adds its own noise
-    a, b = (0.98 / (1 + math.exp(-(skill + rng.gauss(0, 0.7)))) for _ in range(2))
+    # a good config is good at both objectives, and trades one against the other: fronts of ~10
+    skill, trade = rng.gauss(0, 1.0), rng.gauss(0, 1.5)
+    a, b = (0.98 / (1 + math.exp(-(skill + sign * trade + rng.gauss(0, 0.3)))) for sign in (1, -1))
     attrs: dict[str, Any] = {"hpo_launcher": "0123456789ab", "config": spec.trial_config(params),
                              "ray_trial_id": f"{i:05d}_{rng.getrandbits(32):08x}"}
     state, values = optuna.trial.TrialState.COMPLETE, [a, b]
@@ -177,7 +178,8 @@ def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
 
 
 def run_cli(code: Path, command: str, url: str, out: Path, timeout: float) -> float | None:
-    """Seconds one `hpo COMMAND` took as a fresh process (None: over the timeout)."""
+    """Seconds one `hpo COMMAND` took as a fresh process (None: over the timeout); what it
+    printed is left in OUT/stdout.txt."""
     args = {"status": [], "export": ["--out", str(out / "front.yaml")], "report": ["--out", str(out / "report")]}
     env = {**os.environ, "PYTHONPATH": str(code), "MPLBACKEND": "Agg"}
     t0 = time.perf_counter()
@@ -186,9 +188,28 @@ def run_cli(code: Path, command: str, url: str, out: Path, timeout: float) -> fl
                             *args[command]], cwd=out, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None
+    took = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"hpo {command} failed ({code}):\n{r.stderr}")
-    return time.perf_counter() - t0
+    (out / "stdout.txt").write_text(r.stdout)
+    return took
+
+
+OUTPUTS = {"status": ["stdout.txt"], "export": ["stdout.txt", "front.yaml"],
+           "report": ["stdout.txt", "report/per_loss.csv", "report/pareto_front.csv"]}
+
+
+def same_output(tmp: Path, urls: dict, labels: list[str]) -> None:
+    """Before and after printed and wrote the same (status, export file, report tables)?"""
+    if len(labels) < 2:
+        return
+    for backend, size in urls:
+        for command, files in OUTPUTS.items():
+            outs = [tmp / f"out-{backend}-{size}-{label}-{command}" for label in labels]
+            if not all((o / "stdout.txt").exists() for o in outs):
+                continue  # timed out
+            differ = [f for f in files if len({(o / f).read_text().replace(str(o), "OUT") for o in outs}) > 1]
+            print(f"{backend} {size} {command}: " + (f"DIFFERENT {differ}" if differ else "same output before / after"))
 
 
 def extract(rev: str, into: Path) -> Path:
@@ -231,18 +252,19 @@ def measure(codes: dict[str, Path], urls: dict[str, str], repeat: int, timeout: 
 
 
 def table(results: dict, sizes: list[int], timeout: float) -> None:
+    """Seconds per size; growth: from the second-largest study to the largest."""
     keys = sorted({(b, lab) for b, _, lab, _ in results}, key=lambda k: (k[0], k[1] != "after"))
-    small, big = sizes
-    print(f"\n{'backend':<10} {'code':<8} {'command':<7} {f'{small} trials (s)':>20} {f'{big} trials (s)':>22}"
-          f" {'growth':>8} {'goal':>8}")
+    head = "".join(f"{f'{n} trials (s)':>22}" for n in sizes)
+    print(f"\n{'backend':<10} {'code':<7} {'command':<7}{head} {'growth':>8} {'goal':>6}")
     for backend, label in keys:
         for command in COMMANDS:
-            a, b = results[(backend, small, label, command)], results[(backend, big, label, command)]
-            ma, mb = _median(a), _median(b)
+            cells = [results[(backend, n, label, command)] for n in sizes]
+            ma, mb = _median(cells[-2]), _median(cells[-1])
             growth = f"{mb / ma:.1f}x" if ma and mb else "-"
             goal = f"<= {GOALS[command]:.0f}" if label == "after" else ""
-            print(f"{backend:<10} {label:<8} {command:<7} {_fmt(a, timeout):>20} {_fmt(b, timeout):>22}"
-                  f" {growth:>8} {goal:>8}")
+            print(f"{backend:<10} {label:<7} {command:<7}" + "".join(f"{_fmt(c, timeout):>22}" for c in cells)
+                  + f" {growth:>8} {goal:>6}")
+    big = sizes[-1]
     for backend, _ in keys:
         for command in COMMANDS:
             after = _median(results.get((backend, big, "after", command), [None]))
@@ -267,6 +289,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=10_000, help="the large study (default: %(default)s)")
     ap.add_argument("--small", type=int, default=1_000, help="the small study (default: %(default)s)")
+    ap.add_argument("--floor", type=int, default=10, help="a tiny study: the fixed cost of each command, "
+                    "Python, imports and opening the storage (default: %(default)s trials; 0: skip)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each command (default: %(default)s)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds before a command counts as '> timeout'")
     ap.add_argument("--baseline", metavar="REV", help="also time the hpo package of this git revision")
@@ -274,7 +298,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="folder for the SQLite files: built once, reused by later runs")
     a = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sizes = [a.small, a.trials]
+    sizes = ([a.floor] if a.floor else []) + [a.small, a.trials]
     with tempfile.TemporaryDirectory(prefix="hpo-scale-") as tmp_name:
         tmp = Path(tmp_name)
         folder = a.keep or tmp
@@ -294,7 +318,7 @@ def main() -> None:
                                     f"isolation_level='AUTOCOMMIT'); e.connect().exec_driver_sql('CREATE DATABASE scale{n}')"],
                                    check=True)
                     print(f"building {n} trials on PostgreSQL: {build(urls[('postgresql', n)], n):.1f} s", flush=True)
-            codes = {"after": REPO}
+            codes = {"after": REPO}  # the working tree
             if a.baseline:
                 codes["before"] = extract(a.baseline, tmp / "baseline")
             print(f"timing hpo status / export / report, {a.repeat} runs each (wall seconds of the process):")
@@ -303,6 +327,7 @@ def main() -> None:
             if server is not None:
                 server.stop()
         table(results, sizes, a.timeout)
+        same_output(tmp, urls, list(codes))
         if a.keep is None:
             shutil.rmtree(tmp / "baseline", ignore_errors=True)
 

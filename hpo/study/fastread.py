@@ -81,13 +81,14 @@ def rows(study: optuna.Study, states: Iterable[TrialState] | None = None) -> lis
     with storage.engine.connect() as conn:
         head = conn.execute(_states(sa.select(trials.c.trial_id, trials.c.number, trials.c.state)
                                     .where(_in_study(study)), states)).all()
-        got: dict[int, dict[int, float]] = {}
-        for tid, objective, value, kind in conn.execute(_states(
-                sa.select(values.c.trial_id, values.c.objective, values.c.value, values.c.value_type)
-                .join(trials, trials.c.trial_id == values.c.trial_id).where(_in_study(study)), states)):
-            got.setdefault(tid, {})[objective] = _INF.get(kind, value)
-    out = [Row(number, TrialState[state], tuple(v[k] for k in sorted(v)) if (v := got.get(tid)) else None, tid)
-           for tid, number, state in head]
+        got: dict[int, list[float]] = {}
+        for tid, value, kind in conn.execute(_states(
+                sa.select(values.c.trial_id, values.c.value, values.c.value_type)
+                .join(trials, trials.c.trial_id == values.c.trial_id).where(_in_study(study))
+                .order_by(values.c.trial_id, values.c.objective), states)).all():
+            got.setdefault(tid, []).append(value if kind == "FINITE" else _INF[kind])
+    state_of = {s.name: s for s in TrialState}
+    out = [Row(number, state_of[state], tuple(v) if (v := got.get(tid)) else None, tid) for tid, number, state in head]
     return sorted(out, key=lambda r: r.number)
 
 
@@ -114,9 +115,9 @@ def numbers_with_attr(study: optuna.Study, key: str) -> set[int]:
     if storage is None:
         return {t.number for t in study.get_trials(deepcopy=False) if key in t.user_attrs}
     trials, attrs = _T["trials"], _T["trial_user_attributes"]
+    has = sa.exists().where(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == key)  # Optuna's (trial_id, key) index
     with storage.engine.connect() as conn:
-        return set(conn.execute(sa.select(trials.c.number).join(attrs, attrs.c.trial_id == trials.c.trial_id)
-                                .where(_in_study(study), attrs.c.key == key)).scalars())
+        return set(conn.execute(sa.select(trials.c.number).where(_in_study(study), has)).scalars())
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
@@ -138,14 +139,24 @@ def user_attrs(study: optuna.Study, of: Sequence[Row], keys: Sequence[str] | Non
                 for t in study.get_trials(deepcopy=False) if t.number in wanted}
     attrs, ids = _T["trial_user_attributes"], _ids(of)
     out: dict[int, dict[str, Any]] = {n: {} for n in ids.values()}
+    query = sa.select(attrs.c.trial_id, attrs.c.key, attrs.c.value_json)
+    if keys is not None:
+        query = query.where(attrs.c.key.in_(list(keys)))
     with storage.engine.connect() as conn:
-        for chunk in _chunks(sorted(ids)):
-            q = sa.select(attrs.c.trial_id, attrs.c.key, attrs.c.value_json).where(attrs.c.trial_id.in_(chunk))
-            if keys is not None:
-                q = q.where(attrs.c.key.in_(list(keys)))
-            for tid, key, value in conn.execute(q.order_by(attrs.c.trial_user_attribute_id)):
-                out[ids[tid]][key] = json.loads(value)
+        for where in _id_filters(study, attrs.c.trial_id, sorted(ids)):
+            for tid, key, value in conn.execute(query.where(where).order_by(attrs.c.trial_user_attribute_id)):
+                if tid in ids:
+                    out[ids[tid]][key] = json.loads(value)
     return out
+
+
+def _id_filters(study: optuna.Study, column: sa.ColumnElement[Any], ids: list[int]) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses selecting rows of these trial ids: IN (...) in chunks for a few, the whole
+    study (the caller drops the others) for many: one query instead of dozens."""
+    if len(ids) <= 4 * CHUNK:
+        return [column.in_(chunk) for chunk in _chunks(ids)]
+    trials = _T["trials"]
+    return [column.in_(sa.select(trials.c.trial_id).where(_in_study(study)))]
 
 
 @functools.lru_cache(maxsize=256)
@@ -163,10 +174,12 @@ def params(study: optuna.Study, of: Sequence[Row]) -> dict[int, tuple[dict[str, 
     p, ids = _T["trial_params"], _ids(of)
     out: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {n: ({}, {}) for n in ids.values()}
     with storage.engine.connect() as conn:
-        for chunk in _chunks(sorted(ids)):
+        for where in _id_filters(study, p.c.trial_id, sorted(ids)):
             for tid, name, value, text in conn.execute(
                     sa.select(p.c.trial_id, p.c.param_name, p.c.param_value, p.c.distribution_json)
-                    .where(p.c.trial_id.in_(chunk)).order_by(p.c.param_id)):
+                    .where(where).order_by(p.c.param_id)):
+                if tid not in ids:
+                    continue
                 dist = _distribution(text)
                 values, dists = out[ids[tid]]
                 values[name], dists[name] = dist.to_external_repr(value), dist

@@ -100,10 +100,11 @@ def nondominated(trials: Sequence[T], sgn: Sequence[int]) -> list[T]:
     return [trials[i] for i in sorted(kept)]
 
 
-def front_rows(study: optuna.Study) -> list[fastread.Row]:
-    """The Pareto front as values and numbers only (fastread rows), sorted as `front` sorts."""
+def front_rows(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> list[fastread.Row]:
+    """The Pareto front as values and numbers only (fastread rows), sorted as `front` sorts;
+    `full`: the study's `fastread.full_rows`, when the caller has them already."""
     sgn = signs(study.directions)
-    best = nondominated(fastread.full_rows(study), sgn)
+    best = nondominated(fastread.full_rows(study) if full is None else full, sgn)
     return sorted(best, key=lambda t: (-sgn[0] * t.values[0], t.number))
 
 
@@ -113,7 +114,7 @@ def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return fastread.frozen(study, front_rows(study))
 
 
-def hypervolume_history(study: optuna.Study) -> list[tuple[int, float]]:
+def hypervolume_history(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> list[tuple[int, float]]:
     """(trial number, hypervolume of the front of the full trials so far), in trial order. The
     reference point is the worst value of a [0, 1] metric: 0 when maximised, 1 when minimised.
     Only the front so far is kept: a dominated point adds no volume."""
@@ -121,7 +122,7 @@ def hypervolume_history(study: optuna.Study) -> list[tuple[int, float]]:
     ref = [0.0 if s > 0 else 1.0 for s in sgn]
     points: list[Point] = []
     out: list[tuple[int, float]] = []
-    for t in fastread.full_rows(study):
+    for t in fastread.full_rows(study) if full is None else full:
         if out and any(p == t.values or dominates(p, t.values, sgn) for p in points):
             out.append((t.number, out[-1][1]))
             continue

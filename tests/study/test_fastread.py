@@ -265,3 +265,11 @@ def test_the_benchs_bulk_rows_read_back_as_optunas_add_trials(tmp_path: Path) ->
                  t.datetime_complete) for t in s.get_trials()]
 
     assert seen(b) == seen(a)
+
+
+def test_many_trials_are_read_by_one_study_wide_query_with_the_same_result(studies, monkeypatch) -> None:
+    study, _ = studies
+    rows = fastread.rows(study)
+    few = (fastread.params(study, rows), fastread.user_attrs(study, rows[::2]))
+    monkeypatch.setattr(fastread, "CHUNK", 5)  # 4 x 5 < the trials asked for: the study-wide branch
+    assert (fastread.params(study, rows), fastread.user_attrs(study, rows[::2])) == few
