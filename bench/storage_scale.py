@@ -214,6 +214,7 @@ def same_output(tmp: Path, urls: dict, labels: list[str]) -> None:
 
 def extract(rev: str, into: Path) -> Path:
     """The `hpo` package at git revision `rev`, in a folder of its own."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "hpo"], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
