@@ -266,7 +266,7 @@ def table(results: dict, sizes: list[int], timeout: float) -> None:
             print(f"{backend:<10} {label:<7} {command:<7}" + "".join(f"{_fmt(c, timeout):>22}" for c in cells)
                   + f" {growth:>8} {goal:>6}")
     big = sizes[-1]
-    for backend, _ in keys:
+    for backend in sorted({b for b, _ in keys}):
         for command in COMMANDS:
             after = _median(results.get((backend, big, "after", command), [None]))
             before = results.get((backend, big, "before", command))
