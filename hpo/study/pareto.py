@@ -7,14 +7,16 @@ a front (`full_trials`): a trial the scheduler stopped early is COMPLETE with pa
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, TypeVar
 
 import optuna
 
+from hpo.study import fastread
 from hpo.study.settings import ATTR_TRIAL_VERSION, ATTR_VERSION
 from hpo.study.storage import ATTR_STOPPED_EARLY
 
 Point = Sequence[float]
+T = TypeVar("T")
 
 
 def signs(directions: Sequence[Any]) -> list[int]:
@@ -69,6 +71,13 @@ def _hv(points: list[tuple[float, ...]], ref: list[float]) -> float:
     if len(ref) == 1:
         return max(p[0] for p in points) - ref[0]
     levels = sorted({p[-1] for p in points}, reverse=True) + [ref[-1]]
+    if len(ref) == 2:  # the same slices and sums as below, with a running maximum: O(n log n)
+        order, best, i, terms = sorted(points, key=lambda p: -p[-1]), -math.inf, 0, []
+        for hi, lo in zip(levels, levels[1:]):
+            while i < len(order) and order[i][-1] >= hi:
+                best, i = max(best, order[i][0]), i + 1
+            terms.append((best - ref[0]) * (hi - lo))
+        return sum(terms)
     return sum(_hv([p[:-1] for p in points if p[-1] >= hi], ref[:-1]) * (hi - lo)
                for hi, lo in zip(levels, levels[1:]))
 
@@ -81,21 +90,45 @@ def full_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
             if ATTR_STOPPED_EARLY not in t.user_attrs and t.user_attrs.get(ATTR_TRIAL_VERSION, 0) == version]
 
 
-def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Non-dominated full trials, sorted by the first objective, best first."""
-    sgn, trials = signs(study.directions), full_trials(study)
-    best = [t for t in trials if not any(dominates(o.values, t.values, sgn) for o in trials if o is not t)]
+def nondominated(trials: Sequence[T], sgn: Sequence[int]) -> list[T]:
+    """The members of `trials` (anything with `.values`) no other member dominates, in their order.
+    Trials are visited best first in lexicographic order of their signed values, an order in
+    which a dominating point always comes before the points it dominates; so each one is only
+    compared with the front found so far (O(n x front), not O(n^2))."""
+    keyed = sorted(range(len(trials)), key=lambda i: tuple(s * x for s, x in zip(sgn, trials[i].values)), reverse=True)
+    kept: list[int] = []
+    for i in keyed:
+        if not any(dominates(trials[j].values, trials[i].values, sgn) for j in kept):
+            kept.append(i)
+    return [trials[i] for i in sorted(kept)]
+
+
+def front_rows(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> list[fastread.Row]:
+    """The Pareto front as values and numbers only (fastread rows), sorted as `front` sorts;
+    `full`: the study's `fastread.full_rows`, when the caller has them already."""
+    sgn = signs(study.directions)
+    best = nondominated(fastread.full_rows(study) if full is None else full, sgn)
     return sorted(best, key=lambda t: (-sgn[0] * t.values[0], t.number))
 
 
-def hypervolume_history(study: optuna.Study) -> list[tuple[int, float]]:
+def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Non-dominated full trials, sorted by the first objective, best first. Their params and user
+    attributes are read for these trials only; system attributes and datetimes are left empty."""
+    return fastread.frozen(study, front_rows(study))
+
+
+def hypervolume_history(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> list[tuple[int, float]]:
     """(trial number, hypervolume of the front of the full trials so far), in trial order. The
-    reference point is the worst value of a [0, 1] metric: 0 when maximised, 1 when minimised."""
+    reference point is the worst value of a [0, 1] metric: 0 when maximised, 1 when minimised.
+    Only the front so far is kept: a dominated point adds no volume."""
     sgn = signs(study.directions)
     ref = [0.0 if s > 0 else 1.0 for s in sgn]
     points: list[Point] = []
-    out = []
-    for t in sorted(full_trials(study), key=lambda t: t.number):
-        points.append(t.values)
+    out: list[tuple[int, float]] = []
+    for t in fastread.full_rows(study) if full is None else full:
+        if out and any(p == t.values or dominates(p, t.values, sgn) for p in points):
+            out.append((t.number, out[-1][1]))
+            continue
+        points = [p for p in points if not dominates(t.values, p, sgn)] + [t.values]
         out.append((t.number, hypervolume(points, sgn, ref)))
     return out

@@ -10,6 +10,7 @@ Trials a scheduler stopped early are left out everywhere: their values are parti
 """
 from __future__ import annotations
 
+import copy
 import html
 import warnings
 from pathlib import Path
@@ -19,17 +20,19 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from hpo.study import fastread
 from hpo.study import storage as st
-from hpo.study.pareto import front as pareto_front
-from hpo.study.pareto import full_trials, hypervolume_history, signs
+from hpo.study.pareto import front_rows, hypervolume_history, signs
 
 FIGSIZE, DPI = (8, 6), 100  # every PNG is 800 x 600 pixels
 
 
-def per_loss_table(study: optuna.Study) -> pd.DataFrame:
+def per_loss_table(study: optuna.Study, full: list[fastread.Row] | None = None) -> pd.DataFrame:
     names = st.objective_names(study)
-    rows = [{"loss": (t.user_attrs.get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
-             **dict(zip(names, t.values))} for t in full_trials(study)]
+    trials = fastread.full_rows(study) if full is None else full
+    configs = fastread.user_attrs(study, trials, keys=[st.ATTR_CONFIG])
+    rows = [{"loss": (configs[t.number].get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
+             **dict(zip(names, t.values))} for t in trials]
     df = pd.DataFrame(rows)
     if df.empty:
         return df
@@ -58,11 +61,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_front(study: optuna.Study, path: Path) -> Path:
+def plot_front(study: optuna.Study, path: Path, full: list[fastread.Row] | None = None,
+               best_rows: list[fastread.Row] | None = None) -> Path:
     names = st.objective_names(study)
     fig, ax = _figure()
-    trials = full_trials(study)
-    front = {t.number for t in pareto_front(study)}
+    trials = fastread.full_rows(study) if full is None else full
+    front = {t.number for t in (front_rows(study, trials) if best_rows is None else best_rows)}
     rest = [t for t in trials if t.number not in front]
     ax.scatter([t.values[0] for t in rest], [t.values[-1] for t in rest], c="lightgrey", label="trials")
     best = sorted((t for t in trials if t.number in front), key=lambda t: t.values[0])
@@ -86,14 +90,46 @@ def plot_hypervolume(history: list[tuple[int, float]], path: Path) -> Path:
 def importances(study: optuna.Study) -> tuple[dict[str, dict[str, float]], list[str]]:
     """Importance per objective, and why any objective has none (too few trials, say)."""
     out, problems = {}, []
+    light = _params_and_values(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i, name in enumerate(st.objective_names(study)):
             try:
-                out[name] = optuna.importance.get_param_importances(study, target=lambda t, i=i: t.values[i])
+                out[name] = optuna.importance.get_param_importances(light, target=lambda t, i=i: t.values[i])
             except (ValueError, RuntimeError) as exc:
                 problems.append(f"{name}: {exc}")
     return out, problems
+
+
+class _CompleteTrials(optuna.Study):
+    """An empty in-memory study with the directions of the real one whose `get_trials` answers
+    with given COMPLETE trials: all that Optuna's importance evaluators read of a study."""
+
+    def __init__(self, directions: list[Any], trials: list[optuna.trial.FrozenTrial]) -> None:
+        storage = optuna.storages.InMemoryStorage()
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
+        try:
+            name = optuna.create_study(storage=storage, directions=directions).study_name
+        finally:
+            optuna.logging.set_verbosity(verbosity)
+        super().__init__(study_name=name, storage=storage)
+        self._complete = trials
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[optuna.trial.FrozenTrial]:
+        if states is not None and optuna.trial.TrialState.COMPLETE not in states:
+            return []
+        return [copy.deepcopy(t) for t in self._complete] if deepcopy else list(self._complete)
+
+
+def _params_and_values(study: optuna.Study) -> optuna.Study:
+    """The study's COMPLETE trials with their params and values only (`fastread.frozen`, no
+    attributes), in the order `study.get_trials` gives them: the same importances, without
+    loading every trial's attributes."""
+    if fastread.rdb(study) is None:
+        return study
+    rows = fastread.rows(study, (optuna.trial.TrialState.COMPLETE,))
+    return _CompleteTrials(study.directions, fastread.frozen(study, rows, attrs=False))
 
 
 def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
@@ -111,19 +147,22 @@ def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
 
 def write_report(study: optuna.Study, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    if not full_trials(study):
+    full = fastread.full_rows(study)  # read once, used by every part below
+    if not full:
         from hpo.errors import UserError
 
         raise UserError(f"study {study.study_name!r} has no COMPLETE trials to report on yet")
-    history = hypervolume_history(study)
-    plot_front(study, out / "pareto_front.png")
+    history = hypervolume_history(study, full)
+    best_rows = front_rows(study, full)
+    plot_front(study, out / "pareto_front.png", full, best_rows)
     plot_hypervolume(history, out / "hypervolume.png")
     imp, problems = importances(study)
     plot_importance(imp, out / "importance.png")
-    table = per_loss_table(study)
+    table = per_loss_table(study, full)
     table.to_csv(out / "per_loss.csv")
+    best = fastread.frozen(study, best_rows, attrs=False)
     front = pd.DataFrame([{"trial": t.number, **dict(zip(st.objective_names(study), t.values)), **t.params}
-                          for t in pareto_front(study)])
+                          for t in best])
     front.to_csv(out / "pareto_front.csv", index=False)
     page = out / "index.html"
     page.write_text(_html(study, history, table, front, problems))
@@ -132,7 +171,7 @@ def write_report(study: optuna.Study, out: Path) -> Path:
 
 def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataFrame, front: pd.DataFrame,
           problems: list[str]) -> str:
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(st.counts_by_state(study).items()))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(fastread.counts_by_state(study).items()))
     cls: Any = study.user_attrs.get("class_counts")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>hpo report: {html.escape(study.study_name)}</title>

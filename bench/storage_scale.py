@@ -1,0 +1,337 @@
+"""`hpo status`, `hpo export` and `hpo report` on studies of thousands of trials, as real
+subprocesses, at 1,000 trials and at N (default 10,000), on SQLite (and on PostgreSQL when
+`initdb` / `pg_ctl` exist and `--postgres` is given).
+
+The studies are shaped like hpo's own: the cb_focal_beta space (two objectives, five
+parameters), and on each trial what hpo/tune/searcher.py and hpo/tune/trainable.py store:
+`config`, the scalars, `per_class`, `class_counts`, `class_names`, `minority`, `shot_groups`,
+`confusion`, `ray_trial_id`, the owning launcher; ~5% COMPLETE trials carry `hpo_stopped_early`,
+~3% are FAIL with `fail_reason`, two are RUNNING under a launcher that is gone, one is WAITING.
+The study carries `hpo_objectives`, `hpo_search`, `hpo_spec`, the data's class counts and two
+launcher records. The study is written through Optuna (`study.add_trials`, in batches).
+
+`--baseline REV` times the same commands from git revision REV of this repository (extracted
+to a temp folder) on the same databases in the same run: before / after side by side.
+
+    python bench/storage_scale.py                                  # 1,000 and 10,000 trials, SQLite
+    python bench/storage_scale.py --baseline 55983a0 --timeout 120 # and the code before the fast reads
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "scale"
+COMMANDS = ("status", "export", "report")
+GOALS = {"status": 2.0, "export": 2.0, "report": 10.0}  # seconds at 10,000 trials
+
+
+def _spec():
+    from hpo.spec import load_spec
+
+    return load_spec(REPO / "search_spaces" / "cb_focal_beta.yaml")
+
+
+def _distributions(spec) -> dict[str, optuna.distributions.BaseDistribution]:
+    out: dict[str, optuna.distributions.BaseDistribution] = {}
+    for p in spec.search:
+        if p.type == "categorical":
+            out[p.optuna_name] = optuna.distributions.CategoricalDistribution(list(p.choices))
+        elif p.type == "int":
+            out[p.optuna_name] = optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.log)
+        else:
+            out[p.optuna_name] = optuna.distributions.FloatDistribution(float(p.low), float(p.high), log=p.log)
+    return out
+
+
+def _sample(rng: random.Random, dists: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name, d in dists.items():
+        if isinstance(d, optuna.distributions.CategoricalDistribution):
+            params[name] = rng.choice(d.choices)
+        elif isinstance(d, optuna.distributions.IntDistribution):
+            params[name] = rng.randint(d.low, d.high)
+        elif d.log:
+            params[name] = d.low * (d.high / d.low) ** rng.random()
+        else:
+            params[name] = d.low + (d.high - d.low) * rng.random()
+    return params
+
+
+CLASSES = [str(c) for c in range(10)]
+COUNTS = [104, 62, 37, 22, 13, 8, 4, 2, 1, 1]
+
+
+def _details(rng: random.Random, a: float, b: float) -> dict[str, Any]:
+    """What a finished trial stores: the scalars and the per-class details of trainable.py."""
+    per_class = {c: {"precision": rng.random(), "recall": rng.random(), "f1": rng.random(), "support": 36,
+                     "train_count": n} for c, n in zip(CLASSES, COUNTS)}
+    confusion = [[rng.randint(0, 36) for _ in CLASSES] for _ in CLASSES]
+    scalars = {"accuracy": b, "macro_acc": b, "minority_f1": a, "g_mean": b * 0.9, "many_shot_acc": b,
+               "medium_shot_acc": b, "few_shot_acc": a, "epoch": 15, "train_loss": rng.random(),
+               "device": "cpu", "seconds": 20 * rng.random(), "data_seconds": 0.1, "data_cached": True,
+               "data_loads": 1, "data_on_host": False, "worker_pid": 4242, "ray_node": "ab" * 28}
+    return {**scalars, "per_class": per_class, "class_counts": COUNTS, "class_names": CLASSES,
+            "minority": [5, 6, 7, 8, 9], "shot_groups": {"many": [0, 1], "medium": [2, 3, 4], "few": [5, 6, 7, 8, 9]},
+            "confusion": confusion}
+
+
+def _trial(i: int, rng: random.Random, spec, dists) -> optuna.trial.FrozenTrial:
+    params = _sample(rng, dists)
+    # a good config is good at both objectives, and trades one against the other: fronts of ~10
+    skill, trade = rng.gauss(0, 1.0), rng.gauss(0, 1.5)
+    a, b = (0.98 / (1 + math.exp(-(skill + sign * trade + rng.gauss(0, 0.3)))) for sign in (1, -1))
+    attrs: dict[str, Any] = {"hpo_launcher": "0123456789ab", "config": spec.trial_config(params),
+                             "ray_trial_id": f"{i:05d}_{rng.getrandbits(32):08x}"}
+    state, values = optuna.trial.TrialState.COMPLETE, [a, b]
+    roll = rng.random()
+    if roll < 0.03:
+        state, values = optuna.trial.TrialState.FAIL, None
+        attrs["fail_reason"] = rng.choice(["oom", "non_finite_loss", "worker_error"])
+    elif roll < 0.08:
+        attrs["hpo_stopped_early"] = rng.randint(1, 14)  # no details: a stopped trial's last report has none
+    else:
+        attrs.update(_details(rng, a, b))
+    return optuna.trial.create_trial(state=state, values=values, params=params, distributions=dists,
+                                     user_attrs=attrs)
+
+
+def bulk_add(backing, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
+    """`study.add_trials(trials)` as a few multi-row INSERTs: the rows Optuna's RDBStorage writes
+    for a finished trial (trials, trial_values, trial_params, trial_user_attributes), encoded as it
+    encodes them. Optuna writes ~25 attributes one statement each, ~0.1 s a trial: 10,000 trials
+    would take 20 minutes; this takes seconds. tests/study/test_fastread.py checks the two agree."""
+    import json
+
+    import sqlalchemy as sa
+
+    meta = sa.MetaData()
+    meta.reflect(backing.engine, only=["trials", "trial_values", "trial_params", "trial_user_attributes"])
+    t = meta.tables
+    utc = datetime.timezone.utc
+    with backing.engine.begin() as conn:
+        first = conn.execute(sa.select(sa.func.count()).select_from(t["trials"])
+                             .where(t["trials"].c.study_id == study._study_id)).scalar_one()
+        rows = [{"number": first + i, "study_id": study._study_id, "state": tr.state.name,
+                 "datetime_start": tr.datetime_start.astimezone(utc).replace(tzinfo=None),
+                 "datetime_complete": tr.datetime_complete.astimezone(utc).replace(tzinfo=None)}
+                for i, tr in enumerate(trials)]
+        conn.execute(sa.insert(t["trials"]), rows)
+        ids = dict(conn.execute(sa.select(t["trials"].c.number, t["trials"].c.trial_id).where(
+            t["trials"].c.study_id == study._study_id, t["trials"].c.number >= first)).all())
+        values, params, attrs = [], [], []
+        for i, tr in enumerate(trials):
+            tid = ids[first + i]
+            values += [{"trial_id": tid, "objective": k, "value": v, "value_type": "FINITE"}
+                       for k, v in enumerate(tr.values or [])]
+            params += [{"trial_id": tid, "param_name": name, "param_value": d.to_internal_repr(tr.params[name]),
+                        "distribution_json": optuna.distributions.distribution_to_json(d)}
+                       for name, d in tr.distributions.items()]
+            attrs += [{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in tr.user_attrs.items()]
+        for table, data in (("trial_values", values), ("trial_params", params), ("trial_user_attributes", attrs)):
+            if data:
+                conn.execute(sa.insert(t[table]), data)
+
+
+def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
+    """A study of n finished trials (+ 2 RUNNING of a gone launcher, 1 WAITING); returns seconds."""
+    import json
+
+    from hpo.study import storage as st
+
+    t0 = time.perf_counter()
+    spec, rng = _spec(), random.Random(seed)
+    dists = _distributions(spec)
+    backing = st.open_storage(url)
+    study = optuna.create_study(study_name=NAME, storage=backing, directions=spec.directions)
+    study.set_user_attr(st.ATTR_OBJECTIVES, [{"name": o.name, "direction": o.direction} for o in spec.objectives])
+    study.set_user_attr(st.ATTR_SEARCH, st.search_signature(spec))
+    study.set_user_attr(st.ATTR_SPEC, json.loads(json.dumps(spec.raw, default=str)))
+    study.set_user_attr("class_counts", COUNTS)
+    study.set_user_attr("class_names", CLASSES)
+    study.set_user_attr("split_sizes", {"train": sum(COUNTS), "val": 360, "test": 360})
+    study.set_user_attr("hpo_launcher:0123456789ab", {"host": "elsewhere", "pid": 1, "heartbeat": 0.0,
+                                                      "stopped": True})
+    study.set_user_attr("hpo_launcher:dead00000000", {"host": "elsewhere", "pid": 1, "heartbeat": 0.0})
+    through_optuna = min(n, 100)  # these through Optuna's add_trials, the rest by the same rows in bulk
+    study.add_trials([_trial(i, rng, spec, dists) for i in range(through_optuna)])
+    for start in range(through_optuna, n, batch):
+        bulk_add(backing, study, [_trial(i, rng, spec, dists) for i in range(start, min(n, start + batch))])
+    for _ in range(2):
+        study.ask().set_user_attr("hpo_launcher", "dead00000000")
+    study.enqueue_trial(_sample(rng, dists))
+    return time.perf_counter() - t0
+
+
+def run_cli(code: Path, command: str, url: str, out: Path, timeout: float) -> float | None:
+    """Seconds one `hpo COMMAND` took as a fresh process (None: over the timeout); what it
+    printed is left in OUT/stdout.txt."""
+    args = {"status": [], "export": ["--out", str(out / "front.yaml")], "report": ["--out", str(out / "report")]}
+    env = {**os.environ, "PYTHONPATH": str(code), "MPLBACKEND": "Agg"}
+    t0 = time.perf_counter()
+    try:
+        r = subprocess.run([sys.executable, "-m", "hpo.cli", command, "--study", NAME, "--storage", url,
+                            *args[command]], cwd=out, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    took = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"hpo {command} failed ({code}):\n{r.stderr}")
+    (out / "stdout.txt").write_text(r.stdout)
+    return took
+
+
+OUTPUTS = {"status": ["stdout.txt"], "export": ["stdout.txt", "front.yaml"],
+           "report": ["stdout.txt", "report/per_loss.csv", "report/pareto_front.csv"]}
+
+
+def same_output(tmp: Path, urls: dict, labels: list[str]) -> None:
+    """Before and after printed and wrote the same (status, export file, report tables)?"""
+    if len(labels) < 2:
+        return
+    for backend, size in urls:
+        for command, files in OUTPUTS.items():
+            outs = [tmp / f"out-{backend}-{size}-{label}-{command}" for label in labels]
+            if not all((o / "stdout.txt").exists() for o in outs):
+                continue  # timed out
+            differ = [f for f in files if len({(o / f).read_text().replace(str(o), "OUT") for o in outs}) > 1]
+            print(f"{backend} {size} {command}: " + (f"DIFFERENT {differ}" if differ else "same output before / after"))
+
+
+def extract(rev: str, into: Path) -> Path:
+    """The `hpo` package at git revision `rev`, in a folder of its own."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "hpo"], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def _fmt(times: list[float | None], timeout: float) -> str:
+    done = [t for t in times if t is not None]
+    if not done:
+        return f"> {timeout:.0f}"
+    lo, hi = min(done), max(done)
+    text = f"{lo:.2f}" if len(done) == 1 or hi - lo < 0.005 else f"{lo:.2f} - {hi:.2f}"
+    return text + (" (some > timeout)" if len(done) < len(times) else "")
+
+
+def _median(times: list[float | None]) -> float | None:
+    done = [t for t in times if t is not None]
+    return statistics.median(done) if len(done) == len(times) else None
+
+
+def measure(codes: dict[str, Path], urls: dict[str, str], repeat: int, timeout: float, tmp: Path) -> dict:
+    """{(backend, size, code label, command): [seconds or None per repeat]}."""
+    results: dict[tuple[str, int, str, str], list[float | None]] = {}
+    for (backend, size), url in urls.items():
+        for label, code in codes.items():
+            for command in COMMANDS:
+                out = tmp / f"out-{backend}-{size}-{label}-{command}"
+                out.mkdir(exist_ok=True)
+                times = []
+                for _ in range(repeat):
+                    times.append(run_cli(code, command, url, out, timeout))
+                    if times[-1] is None:
+                        break  # one timeout is enough to know
+                results[(backend, size, label, command)] = times
+                print(f"  {backend:<10} {size:>6} {label:<8} {command:<7} {_fmt(times, timeout)} s", flush=True)
+    return results
+
+
+def table(results: dict, sizes: list[int], timeout: float) -> None:
+    """Seconds per size; growth: from the second-largest study to the largest."""
+    keys = sorted({(b, lab) for b, _, lab, _ in results}, key=lambda k: (k[0], k[1] != "after"))
+    head = "".join(f"{f'{n} trials (s)':>22}" for n in sizes)
+    print(f"\n{'backend':<10} {'code':<7} {'command':<7}{head} {'growth':>8} {'goal':>6}")
+    for backend, label in keys:
+        for command in COMMANDS:
+            cells = [results[(backend, n, label, command)] for n in sizes]
+            ma, mb = _median(cells[-2]), _median(cells[-1])
+            growth = f"{mb / ma:.1f}x" if ma and mb else "-"
+            goal = f"<= {GOALS[command]:.0f}" if label == "after" else ""
+            print(f"{backend:<10} {label:<7} {command:<7}" + "".join(f"{_fmt(c, timeout):>22}" for c in cells)
+                  + f" {growth:>8} {goal:>6}")
+    big = sizes[-1]
+    for backend in sorted({b for b, _ in keys}):
+        for command in COMMANDS:
+            after = _median(results.get((backend, big, "after", command), [None]))
+            before = results.get((backend, big, "before", command))
+            if before is not None and after:
+                mb = _median(before)
+                ratio = f"{mb / after:.1f}x" if mb else f"> {timeout / after:.0f}x"
+                print(f"{backend} {command} at {big} trials: before / after = {ratio}")
+
+
+def _postgres(tmp: Path):
+    sys.path.insert(0, str(REPO / "tests"))
+    from pgserver import PostgresServer, pg_bin
+
+    if not (pg_bin("initdb") and pg_bin("pg_ctl")):
+        print("no initdb / pg_ctl: PostgreSQL skipped")
+        return None
+    return PostgresServer(password="bench-only").start()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=10_000, help="the large study (default: %(default)s)")
+    ap.add_argument("--small", type=int, default=1_000, help="the small study (default: %(default)s)")
+    ap.add_argument("--floor", type=int, default=10, help="a tiny study: the fixed cost of each command, "
+                    "Python, imports and opening the storage (default: %(default)s trials; 0: skip)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each command (default: %(default)s)")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds before a command counts as '> timeout'")
+    ap.add_argument("--baseline", metavar="REV", help="also time the hpo package of this git revision")
+    ap.add_argument("--postgres", action="store_true", help="also on a PostgreSQL server started on loopback")
+    ap.add_argument("--keep", type=Path, help="folder for the SQLite files: built once, reused by later runs")
+    a = ap.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sizes = ([a.floor] if a.floor else []) + [a.small, a.trials]
+    with tempfile.TemporaryDirectory(prefix="hpo-scale-") as tmp_name:
+        tmp = Path(tmp_name)
+        folder = a.keep or tmp
+        folder.mkdir(parents=True, exist_ok=True)
+        urls = {}
+        for n in sizes:
+            path = folder / f"scale-{n}.db"
+            urls[("sqlite", n)] = f"sqlite:///{path.resolve()}"
+            if not path.exists():
+                print(f"building {n} trials in {path}: {build(urls[('sqlite', n)], n):.1f} s", flush=True)
+        server = _postgres(tmp) if a.postgres else None
+        try:
+            if server is not None:
+                for n in sizes:
+                    urls[("postgresql", n)] = server.url().rsplit("/", 1)[0] + f"/scale{n}"
+                    subprocess.run([sys.executable, "-c", f"import sqlalchemy as sa; e=sa.create_engine({server.url()!r},"
+                                    f"isolation_level='AUTOCOMMIT'); e.connect().exec_driver_sql('CREATE DATABASE scale{n}')"],
+                                   check=True)
+                    print(f"building {n} trials on PostgreSQL: {build(urls[('postgresql', n)], n):.1f} s", flush=True)
+            codes = {"after": REPO}  # the working tree
+            if a.baseline:
+                codes["before"] = extract(a.baseline, tmp / "baseline")
+            print(f"timing hpo status / export / report, {a.repeat} runs each (wall seconds of the process):")
+            results = measure(codes, urls, a.repeat, a.timeout, tmp)
+        finally:
+            if server is not None:
+                server.stop()
+        table(results, sizes, a.timeout)
+        same_output(tmp, urls, list(codes))
+        if a.keep is None:
+            shutil.rmtree(tmp / "baseline", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Reading a large study without loading every trial with every attribute.
+
+`study.get_trials()` builds each trial whole: its params, values, user and system attributes and
+intermediate values. An hpo trial carries its config, per-class metrics and confusion matrix as
+user attributes, so on a 10,000-trial study that is seconds of SQL and JSON, for a Pareto front
+that needs two numbers a trial. The readers here fetch what is asked for: states and values of
+every trial (`rows`), attributes and params only for the trials named (`user_attrs`, `params`,
+`frozen`), counts by state in SQL (`counts_by_state`).
+
+This module is the one place hpo reads Optuna's RDB tables with plain SQL, read only, on the
+tables and columns of Optuna's documented schema (`SCHEMA`). The encodings are Optuna's own: a
+state or a value type by its enum name, a parameter as its internal float plus its distribution
+as JSON (decoded with Optuna's public `json_to_distribution`), an attribute as JSON.
+tests/study/test_fastread.py checks that those tables and columns exist and that every reader
+here gives what Optuna's API gives for the same study: an Optuna upgrade that moves them fails
+there, loudly. A study in any other storage (in memory, journal) is read through Optuna's API.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Sequence
+
+import optuna
+import sqlalchemy as sa
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.study.settings import ATTR_CHANGES, ATTR_TRIAL_VERSION, ATTR_VERSION
+from hpo.study.storage import ATTR_STOPPED_EARLY
+
+SCHEMA: dict[str, tuple[str, ...]] = {
+    "studies": ("study_id", "study_name"),
+    "trials": ("trial_id", "number", "study_id", "state"),
+    "trial_values": ("trial_value_id", "trial_id", "objective", "value", "value_type"),
+    "trial_params": ("param_id", "trial_id", "param_name", "param_value", "distribution_json"),
+    "trial_user_attributes": ("trial_user_attribute_id", "trial_id", "key", "value_json"),
+}
+_T = {name: sa.table(name, *(sa.column(c) for c in cols)) for name, cols in SCHEMA.items()}
+CHUNK = 500  # ids per IN (...): SQLite allows 999 bound parameters per statement
+_INF = {"INF_POS": float("inf"), "INF_NEG": float("-inf")}
+
+
+@dataclass(frozen=True)
+class Row:
+    """A trial reduced to what fronts and counts need."""
+
+    number: int
+    state: TrialState
+    values: tuple[float, ...] | None
+    trial_id: int | None = None  # the RDB row's id (None when read through Optuna's API)
+
+
+def rdb(study: optuna.Study) -> optuna.storages.RDBStorage | None:
+    """The study's RDB storage (under Optuna's cache), or None: then the readers use Optuna's API."""
+    storage = getattr(study, "_storage", None)
+    storage = getattr(storage, "_backend", storage)
+    return storage if isinstance(storage, optuna.storages.RDBStorage) else None
+
+
+def _in_study(study: optuna.Study) -> sa.ColumnElement[bool]:
+    trials, studies = _T["trials"], _T["studies"]
+    return trials.c.study_id == sa.select(studies.c.study_id).where(
+        studies.c.study_name == study.study_name).scalar_subquery()
+
+
+def _states(query: sa.Select, states: Iterable[TrialState] | None) -> sa.Select:
+    # cast: PostgreSQL keeps the state as an enum type of its own, which no text parameter equals
+    state = sa.cast(_T["trials"].c.state, sa.String)
+    return query if states is None else query.where(state.in_([s.name for s in states]))
+
+
+def rows(study: optuna.Study, states: Iterable[TrialState] | None = None) -> list[Row]:
+    """Number, state and values of every trial (of these states), in trial-number order."""
+    states = None if states is None else tuple(states)
+    storage = rdb(study)
+    if storage is None:
+        return [Row(t.number, t.state, None if t.values is None else tuple(t.values))
+                for t in study.get_trials(deepcopy=False, states=states)]
+    trials, values = _T["trials"], _T["trial_values"]
+    with storage.engine.connect() as conn:
+        head = conn.execute(_states(sa.select(trials.c.trial_id, trials.c.number, trials.c.state)
+                                    .where(_in_study(study)), states)).all()
+        got: dict[int, list[float]] = {}
+        for tid, value, kind in conn.execute(_states(
+                sa.select(values.c.trial_id, values.c.value, values.c.value_type)
+                .join(trials, trials.c.trial_id == values.c.trial_id).where(_in_study(study))
+                .order_by(values.c.trial_id, values.c.objective), states)).all():
+            got.setdefault(tid, []).append(value if kind == "FINITE" else _INF[kind])
+    state_of = {s.name: s for s in TrialState}
+    out = [Row(number, state_of[state], tuple(v) if (v := got.get(tid)) else None, tid) for tid, number, state in head]
+    return sorted(out, key=lambda r: r.number)
+
+
+def full_rows(study: optuna.Study) -> list[Row]:
+    """COMPLETE trials that ran all their epochs (no `hpo_stopped_early`) under the study's
+    current fixed settings (hpo.study.settings), in number order."""
+    stopped = numbers_with_attr(study, ATTR_STOPPED_EARLY)
+    full = [r for r in rows(study, (TrialState.COMPLETE,)) if r.number not in stopped]
+    attrs = study.user_attrs
+    if ATTR_CHANGES not in attrs:  # settings never changed: every trial trained under version 0
+        return full
+    version = attrs.get(ATTR_VERSION, 0)
+    tagged = user_attrs(study, full, [ATTR_TRIAL_VERSION])
+    return [r for r in full if tagged.get(r.number, {}).get(ATTR_TRIAL_VERSION, 0) == version]
+
+
+def counts_by_state(study: optuna.Study) -> dict[str, int]:
+    """{state name: trials}, counted by the database."""
+    storage = rdb(study)
+    if storage is None:
+        return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
+    trials = _T["trials"]
+    with storage.engine.connect() as conn:
+        return dict(conn.execute(sa.select(trials.c.state, sa.func.count()).where(_in_study(study))
+                                 .group_by(trials.c.state)).all())
+
+
+def numbers_with_attr(study: optuna.Study, key: str) -> set[int]:
+    """Numbers of the trials (any state) that carry the user attribute `key`."""
+    storage = rdb(study)
+    if storage is None:
+        return {t.number for t in study.get_trials(deepcopy=False) if key in t.user_attrs}
+    trials, attrs = _T["trials"], _T["trial_user_attributes"]
+    has = sa.exists().where(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == key)  # Optuna's (trial_id, key) index
+    with storage.engine.connect() as conn:
+        return set(conn.execute(sa.select(trials.c.number).where(_in_study(study), has)).scalars())
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for i in range(0, len(ids), CHUNK):
+        yield list(ids[i:i + CHUNK])
+
+
+def _ids(of: Sequence[Row]) -> dict[int, int]:
+    """{trial_id: number} of these rows."""
+    return {r.trial_id: r.number for r in of if r.trial_id is not None}
+
+
+def user_attrs(study: optuna.Study, of: Sequence[Row], keys: Sequence[str] | None = None) -> dict[int, dict[str, Any]]:
+    """{number: {key: value}} of the user attributes of these trials (only `keys`, if given)."""
+    storage = rdb(study)
+    if storage is None:
+        wanted = {r.number for r in of}
+        return {t.number: {k: v for k, v in t.user_attrs.items() if keys is None or k in keys}
+                for t in study.get_trials(deepcopy=False) if t.number in wanted}
+    attrs, ids = _T["trial_user_attributes"], _ids(of)
+    out: dict[int, dict[str, Any]] = {n: {} for n in ids.values()}
+    query = sa.select(attrs.c.trial_id, attrs.c.key, attrs.c.value_json)
+    if keys is not None:
+        query = query.where(attrs.c.key.in_(list(keys)))
+    with storage.engine.connect() as conn:
+        for where in _id_filters(study, attrs.c.trial_id, sorted(ids)):
+            for tid, key, value in conn.execute(query.where(where).order_by(attrs.c.trial_user_attribute_id)):
+                if tid in ids:
+                    out[ids[tid]][key] = json.loads(value)
+    return out
+
+
+def _id_filters(study: optuna.Study, column: sa.ColumnElement[Any], ids: list[int]) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses selecting rows of these trial ids: IN (...) in chunks for a few, the whole
+    study (the caller drops the others) for many: one query instead of dozens."""
+    if len(ids) <= 4 * CHUNK:
+        return [column.in_(chunk) for chunk in _chunks(ids)]
+    trials = _T["trials"]
+    return [column.in_(sa.select(trials.c.trial_id).where(_in_study(study)))]
+
+
+@functools.lru_cache(maxsize=256)
+def _distribution(text: str) -> optuna.distributions.BaseDistribution:
+    return optuna.distributions.json_to_distribution(text)
+
+
+def params(study: optuna.Study, of: Sequence[Row]) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    """{number: (params, distributions)} of these trials, params in the order Optuna gives them."""
+    storage = rdb(study)
+    if storage is None:
+        wanted = {r.number for r in of}
+        return {t.number: (dict(t.params), dict(t.distributions))
+                for t in study.get_trials(deepcopy=False) if t.number in wanted}
+    p, ids = _T["trial_params"], _ids(of)
+    out: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {n: ({}, {}) for n in ids.values()}
+    with storage.engine.connect() as conn:
+        for where in _id_filters(study, p.c.trial_id, sorted(ids)):
+            for tid, name, value, text in conn.execute(
+                    sa.select(p.c.trial_id, p.c.param_name, p.c.param_value, p.c.distribution_json)
+                    .where(where).order_by(p.c.param_id)):
+                if tid not in ids:
+                    continue
+                dist = _distribution(text)
+                values, dists = out[ids[tid]]
+                values[name], dists[name] = dist.to_external_repr(value), dist
+    return out
+
+
+def frozen(study: optuna.Study, of: Sequence[Row], attrs: bool = True) -> list[FrozenTrial]:
+    """These trials as FrozenTrials with their values, params and (with `attrs`) user attributes;
+    system attributes, intermediate values and datetimes are left empty."""
+    if rdb(study) is None:
+        by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+        return [by_number[r.number] for r in of]
+    got_params = params(study, of)
+    got_attrs = user_attrs(study, of) if attrs else {}
+    return [FrozenTrial(number=r.number, state=r.state, value=None, values=None if r.values is None else list(r.values),
+                        datetime_start=None, datetime_complete=None, params=got_params[r.number][0],
+                        distributions=got_params[r.number][1], user_attrs=got_attrs.get(r.number, {}),
+                        system_attrs={}, intermediate_values={}, trial_id=r.trial_id or -1)
+            for r in of]
+
+
+def orphaned(study: optuna.Study) -> list[int]:
+    """`coordination.orphaned`, reading only the RUNNING trials (Optuna's cache would read all)."""
+    from hpo.study import coordination as co
+
+    storage = rdb(study)
+    if storage is None:
+        return co.orphaned(study)
+    alive = {k for k, v in co.launchers(study).items() if co.launcher_alive(v)}
+    running = rows(study, (TrialState.RUNNING,))
+    owners = user_attrs(study, running, keys=[co.ATTR_OWNER])
+    return [r.number for r in running if owners[r.number].get(co.ATTR_OWNER) not in alive]
