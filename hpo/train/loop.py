@@ -212,7 +212,9 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
 def _kept(final: dict[str, Any], kept: dict[str, np.ndarray], splits: Splits, model: torch.nn.Module, keep: str,
           device: torch.device) -> dict[str, Any]:
     """What a trial stores beside its values: float16 logits (split order), weights if asked, GPU peak."""
-    final["logits"] = {"val": kept["val"].astype(np.float16), "test": kept["test"].astype(np.float16),
+    f16 = np.finfo(np.float16).max  # a diverged model's logits are clipped to float16's range, not inf
+    final["logits"] = {"val": kept["val"].clip(-f16, f16).astype(np.float16),
+                       "test": kept["test"].clip(-f16, f16).astype(np.float16),
                        "y_val": splits.val.y, "y_test": splits.test.y}
     if keep == "weights":
         from safetensors.torch import save

@@ -137,7 +137,9 @@ def test_hpo_storage_env_var_is_used(tmp_path: Path) -> None:
 def test_failing_trials_end_as_fail_with_a_reason_and_the_launch_finishes(tmp_path: Path) -> None:
     """lr 1e6 diverges to an infinite loss: FAIL non_finite_loss, the study and the launch survive."""
     write_study(tmp_path / "spaces", "diverge", train={"epochs": 3},
-                search={"lr": {"choices": [1.0e6, 1.0e7]}}, budget={"n_trials": 2, "max_concurrent": 2})
+                # every image every epoch (threshold 0): a few steps at lr 1e6 overflow float32
+                search={"lr": {"choices": [1.0e6, 1.0e7]}, "threshold": {"choices": [0]}},
+                budget={"n_trials": 2, "max_concurrent": 2})
     url = f"sqlite:///{tmp_path / 'd.db'}"
     r = hpo("launch", "--study", "diverge", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr  # every trial of this launch failed
