@@ -81,7 +81,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
     storage = st.open_storage(url)
     splits = check_study(spec)
     opt.echo(f"class counts (train / val / test):\n{class_table(spec, splits)}")
-    existed = spec.name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    existed = spec.name in st.study_names(storage)
     study = st.open_study(spec, storage)
     version = settings.settle(study, spec, opt.allow_changed_settings)
     st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
