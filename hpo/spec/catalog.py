@@ -39,7 +39,3 @@ def options(kind: str, name: str) -> Mapping[str, Option]:
         raise UserError(unknown_name(kind, name, list(entries)))
     return entries[name]
 
-
-def docs(kind: str) -> dict[str, str]:
-    """name -> one-line description, for `hpo catalog`-style listings."""
-    return {n: e["doc"] for n, e in json.loads(PATH.read_text())[kind].items()}

@@ -102,8 +102,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
             opt.echo(f"WARNING: {len(launcher.others_alive)} other launcher(s) are running on study {spec.name!r} "
                      "in this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
                      "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
-        searcher = _searcher(spec, storage, study, launcher, budget, opt)
-        searcher.settings_version = version
+        searcher = _searcher(spec, storage, study, launcher, budget, version, opt)
         with _ray_session(spec, opt):
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
@@ -118,7 +117,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
 
 
 def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study,
-              launcher: coordination.Launcher, budget: int, opt: Options) -> StudySearch:
+              launcher: coordination.Launcher, budget: int, version: int, opt: Options) -> StudySearch:
     progress = Progress(spec.metric_names, spec.directions, budget, [t.values for t in full_trials(study)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
     return StudySearch(
@@ -127,7 +126,7 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
         sampler=build_sampler(spec, len(study.trials), launcher.id if launcher.others_alive else None),
         study_name=spec.name, storage=storage,
         spec=spec, progress=progress, artifact_store=artifacts.store(opt.artifact_dir or artifacts.artifact_dir()),
-        budget=budget, launcher_id=launcher.id,
+        budget=budget, launcher_id=launcher.id, settings_version=version,
     )
 
 

@@ -23,12 +23,12 @@ class StudySearch(OptunaSearch):
     trained and measured, and never lets a broken result leave a trial RUNNING."""
 
     def __init__(self, *args: Any, spec: StudySpec, progress: Progress, artifact_store: Any, budget: int,
-                 launcher_id: str, **kwargs: Any) -> None:
+                 launcher_id: str, settings_version: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
         self.budget, self.launcher_id = budget, launcher_id
         self.n_done = self.n_failed = 0
-        self.settings_version = 0  # hpo.study.settings: which fixed settings this launch's trials train under
+        self.settings_version = settings_version  # hpo.study.settings: the fixed settings this launch trains under
 
     def __getstate__(self) -> dict:
         # Ray pickles the searcher into its experiment folder (tuner.pkl, searcher state). The
