@@ -21,7 +21,7 @@ def spec(**sections: dict) -> object:
 
 def test_searched_fields_are_not_fixed_settings() -> None:
     fixed = settings.fixed_settings(spec())
-    assert fixed["data.longtail.ratio"] == 100 and fixed["train.epochs"] == 15
+    assert fixed["data.longtail.ratio"] == 50 and fixed["train.epochs"] == 15
     assert "train.lr" not in fixed and "loss.beta" not in fixed  # searched: may differ trial to trial
 
 
@@ -29,8 +29,8 @@ def test_changed_fixed_settings_are_refused_showing_the_difference(sqlite_url: s
     study = st.open_study(spec(), st.open_storage(sqlite_url))
     assert settings.settle(study, spec(), False) == 0
     assert settings.settle(study, spec(), False) == 0  # unchanged: fine
-    changed = spec(data={"longtail": {"profile": "exp", "ratio": 50}}, train={"epochs": 3})
-    with pytest.raises(UserError, match=r"(?s)data.longtail.ratio: was 100, now 50.*train.epochs: was 15, now 3.*"
+    changed = spec(data={"longtail": {"profile": "exp", "ratio": 20}}, train={"epochs": 3})
+    with pytest.raises(UserError, match=r"(?s)data.longtail.ratio: was 50, now 20.*train.epochs: was 15, now 3.*"
                                         r"--allow-changed-settings"):
         settings.settle(study, changed, False)
 

@@ -74,7 +74,7 @@ def test_trials_carry_their_artifacts_and_logits_and_the_study_a_note(launched: 
         assert names == ["confusion_matrix.png", "logits.npz", "per_class_metrics.csv", "training_curve.png"]
     assert len(list((root / "artifacts").iterdir())) == 8
     note = optuna_dashboard.get_note(study)
-    assert "| 9 | 9 | 1 |" in note and "long tail exp, ratio 100" in note  # the class-count table
+    assert "| 9 | 9 | 2 |" in note and "long tail exp, ratio 50" in note  # the class-count table
 
 
 @pytest.mark.browser
