@@ -99,10 +99,28 @@ def prepare(data_cfg: dict[str, Any]) -> Splits:
         else:
             train, val = _carve(train, split["val"], seed, "val")
     out = Splits(train, val, test)
-    for name, part in (("training", out.train), ("validation", out.val)):
-        counts = np.bincount(part.y, minlength=len(out.class_names))
-        if (counts == 0).any():
-            missing = [out.class_names[k] for k in np.flatnonzero(counts == 0)]
-            raise UserError(f"data.split leaves classes {missing} without {name} images; "
-                            "raise data.split.val or lower data.longtail.ratio")
+    _enough_per_class(out, lt, split)
     return out
+
+
+MIN_PER_CLASS = 2  # one image gives a per-class F1 of 0 or 1 and nothing to resample from
+
+
+def _enough_per_class(s: Splits, lt: dict[str, Any], split: dict[str, Any]) -> None:
+    """Every class keeps at least MIN_PER_CLASS training and validation images, else exit 2 with a fix."""
+    for name, part in (("training", s.train), ("validation", s.val)):
+        counts = np.bincount(part.y, minlength=len(s.class_names))
+        few = np.flatnonzero(counts < MIN_PER_CLASS)
+        if not len(few):
+            continue
+        listed = ", ".join(f"{s.class_names[k]} ({counts[k]})" for k in few)
+        if name == "training" and lt["profile"] != "none":
+            head = int(counts.max())  # the head class keeps n_max: the tail keeps int(n_max / ratio)
+            fix = (f"lower data.longtail.ratio to at most {head // MIN_PER_CLASS} (the head class keeps {head}) "
+                   "or use data.longtail.profile: none")
+        elif name == "training":
+            fix = "add images of those classes, or merge or drop them"
+        else:
+            fix = (f"raise data.split.val (now {split['val']})" + (" or use data.split.val_from: test"
+                                                                   if split["val_from"] == "train" else ""))
+        raise UserError(f"data: classes with fewer than {MIN_PER_CLASS} {name} images: {listed}; {fix}")

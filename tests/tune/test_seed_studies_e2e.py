@@ -51,12 +51,14 @@ def severity(tmp: Path) -> dict[str, Any]:
 
 def cifar50(tmp: Path) -> dict[str, Any]:
     # a balanced 50-class export in ROOT/train, ROOT/test (12 / 6 per class); the study cuts the
-    # training part to ratio 50 itself. The architecture stays searched, between two tiny timm
-    # models (randomly initialised: one weights file cannot fit both).
+    # training part itself, at ratio 6 here (12 ... 2): the shipped ratio 50 would leave these
+    # 12-image classes one image, which hpo refuses. The architecture stays searched, between two
+    # tiny timm models (randomly initialised: one weights file cannot fit both).
     names = {f"class_{i:02d}": 12 for i in range(50)}
     write_image_classes(tmp / "c50" / "train", names)
     write_image_classes(tmp / "c50" / "test", dict.fromkeys(names, 6), offset=12)
-    return {"data": folder_params(tmp / "c50"), "model": {"name": "timm", "arch": "test_resnet"},
+    data = {**folder_params(tmp / "c50"), "longtail": {"profile": "exp", "ratio": 6}}
+    return {"data": data, "model": {"name": "timm", "arch": "test_resnet"},
             "search": {"arch": {"choices": ["test_resnet", "test_efficientnet"]}}}
 
 
@@ -66,7 +68,8 @@ def cifar10(tmp: Path) -> dict[str, Any]:
     catalog = json.loads((SPACES.parent / "hpo" / "spec" / "catalog.json").read_text())
     if "verify" in catalog["data set"]["cifar10"]["options"]:  # MD5 checks: these files are re-packed
         params["verify"] = False
-    return {"data": {"params": params}}
+    # ratio 50, not the shipped 100: 100 images a class at ratio 100 would leave the tail one image
+    return {"data": {"params": params, "longtail": {"profile": "exp", "ratio": 50}}}
 
 
 def face_mask(tmp: Path) -> dict[str, Any]:
@@ -124,12 +127,12 @@ def test_seed_study_runs_two_trials(name: str, tmp_path: Path, capsys: pytest.Ca
     names = study.user_attrs["class_names"]
     if "minority" in shipped:  # the study's class names are the folder's: the minority is that class
         assert [names[i] for i in trials[0].user_attrs["minority"]] == shipped["minority"]
-    if name == "cifar10_lt_cb_focal":  # exp profile, ratio 100, n_max 100
-        assert study.user_attrs["class_counts"] == [100, 59, 35, 21, 12, 7, 4, 2, 1, 1]
+    if name == "cifar10_lt_cb_focal":  # exp profile, ratio 50, n_max 100
+        assert study.user_attrs["class_counts"] == [100, 64, 41, 27, 17, 11, 7, 4, 3, 2]
         assert trials[0].user_attrs["config"]["schedule"]["name"] == "step"
-    if name == "cifar50_lt_efficientnet":  # ratio 50 from 12 a class: 12 ... 1 (at least one each)
+    if name == "cifar50_lt_efficientnet":  # ratio 6 from 12 a class: 12 ... 2
         counts = study.user_attrs["class_counts"]
-        assert len(counts) == 50 and counts[0] == 12 and counts[-1] == 1
+        assert len(counts) == 50 and counts[0] == 12 and counts[-1] == 2
         assert {t.params["arch"] for t in trials} <= {"test_resnet", "test_efficientnet"}
     if name == "face_mask":
         assert study.user_attrs["class_counts"] == [50, 6]  # the train folder as it is: not cut
