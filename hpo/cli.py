@@ -24,6 +24,16 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _study_name(text: str) -> str:
+    """Every --study is checked against the one documented pattern before any storage is opened:
+    the name becomes a file, a folder and a database key."""
+    from hpo.spec.parse import STUDY_NAME, STUDY_NAME_RULE
+
+    if not STUDY_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text[:120]!r} is not a study name: a study name is {STUDY_NAME_RULE}")
+    return text
+
+
 def cmd_launch(a: argparse.Namespace) -> int:
     from hpo.spec import find_spec
     from hpo.study import storage
@@ -265,7 +275,7 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(fn=cmd_studies)
 
     sp = sub.add_parser("delete", help="delete a study, its trials' artifact files and its Ray folder")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", type=_study_name, required=True)
     storage_flag(sp)
     artifacts_flag(sp)
     sp.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
@@ -275,12 +285,12 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
 def add_read_commands(sub: argparse._SubParsersAction) -> None:
     """The commands that read a study: status, front, export, report."""
     sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", type=_study_name, required=True)
     storage_flag(sp)
     sp.set_defaults(fn=cmd_status)
 
     sp = sub.add_parser("front", help="the Pareto front; --post-hoc also the front over post-hoc logit adjustments")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", type=_study_name, required=True)
     sp.add_argument("--post-hoc", action="store_true", help="sweep tau (logits - tau log prior) on each trial's "
                     "validation logits and show the front over all (trial, tau) points")
     storage_flag(sp)
@@ -289,7 +299,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
 
     sp = sub.add_parser("ensemble", help="choose K trials by greedy forward selection on validation logits; "
                         "report the averaged softmax against the best single trial")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", type=_study_name, required=True)
     sp.add_argument("--size", type=_positive_int, default=5, help="members (repeats allowed; default %(default)s)")
     sp.add_argument("--out", help="write the ensemble as a file `hpo train` re-runs")
     storage_flag(sp)
@@ -297,7 +307,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(fn=cmd_ensemble)
 
     sp = sub.add_parser("export", help="write the Pareto-best configs to a file `hpo train` re-runs")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", type=_study_name, required=True)
     sp.add_argument("--post-hoc", action="store_true", help="export the post-hoc front (configs carry "
                     "train.posthoc_tau)")
     artifacts_flag(sp)
@@ -307,7 +317,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     sp.set_defaults(fn=cmd_export)
 
     sp = sub.add_parser("report", help="Pareto front, hypervolume history, per-loss table, importance: PNG + HTML")
-    sp.add_argument("--study", required=True)
+    sp.add_argument("--study", type=_study_name, required=True)
     sp.add_argument("--out", required=True, help="output folder")
     storage_flag(sp)
     sp.set_defaults(fn=cmd_report)
@@ -319,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     sp = sub.add_parser("launch", help="create or resume a study and run trials up to its budget")
-    sp.add_argument("--study", required=True, help="study name: search_spaces/NAME.yaml")
+    sp.add_argument("--study", type=_study_name, required=True, help="study name: search_spaces/NAME.yaml")
     storage_flag(sp)
     sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
     sp.add_argument("--n-trials", type=_positive_int, help="study-wide budget of COMPLETE trials (default: the spec's)")
@@ -333,13 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("check", help="validate a study file and its data (no Ray, no trial): class counts, "
                         "minority classes, what is searched")
-    sp.add_argument("--study", required=True, help="study name: search_spaces/NAME.yaml")
+    sp.add_argument("--study", type=_study_name, required=True, help="study name: search_spaces/NAME.yaml")
     sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
     sp.set_defaults(fn=cmd_check)
 
     add_read_commands(sub)
     sp = sub.add_parser("dashboard", help="serve optuna-dashboard on the study storage")
-    sp.add_argument("--study", help="print the URL of this study's page (and check it exists)")
+    sp.add_argument("--study", type=_study_name, help="print the URL of this study's page (and check it exists)")
     storage_flag(sp)
     artifacts_flag(sp)
     sp.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s; "

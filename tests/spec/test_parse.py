@@ -175,8 +175,29 @@ def test_study_flag_must_be_a_plain_name(tmp_path: Path) -> None:
     write_study(tmp_path / "spaces", "ok")
     r = hpo("launch", "--study", "../spaces/ok", "--spaces-dir", str(tmp_path / "spaces"),
             "--storage", f"sqlite:///{tmp_path / 'never.db'}")
-    assert r.returncode == 2 and "'--study' = '../spaces/ok': not a study name" in r.stderr, r.stderr
+    assert r.returncode == 2 and "'../spaces/ok' is not a study name" in r.stderr, r.stderr
+    assert "[A-Za-z0-9][A-Za-z0-9_.-]{0,99}" in r.stderr  # the documented pattern is shown
     assert not (tmp_path / "never.db").exists()
+
+
+COMMANDS_WITH_STUDY = [["launch"], ["check"], ["status"], ["front"], ["ensemble"], ["export", "--out", "x.yaml"],
+                       ["report", "--out", "rep"], ["delete", "--yes"], ["dashboard"]]
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "a\nb", "x" * 101, "-x"])
+@pytest.mark.parametrize("command", COMMANDS_WITH_STUDY, ids=lambda c: c[0])
+def test_every_study_flag_is_checked_before_the_storage_is_opened(
+        command: list[str], name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main([command[0], f"--study={name}", "--storage", f"sqlite:///{tmp_path / 'never.db'}", *command[1:]]
+             if command[0] not in ("check",) else [command[0], f"--study={name}"])
+    assert exc.value.code == 2
+    assert "is not a study name" in capsys.readouterr().err
+    assert not (tmp_path / "never.db").exists() and not (tmp_path / "storage").exists()
 
 
 BILLION_LAUGHS = """\
