@@ -1,5 +1,6 @@
-"""PostgreSQL storage with a real server: two launchers share one study's budget exactly, and
-the password never shows in output, logs or the Ray experiment folder."""
+"""PostgreSQL storage with a real server: two launchers share one study's budget exactly and draw
+different parameters, and the password, in any of the four forms hpo takes it, never shows in
+output, errors, export files, logs or the Ray experiment folder."""
 from __future__ import annotations
 
 import os
@@ -45,27 +46,61 @@ def test_two_launchers_on_one_study_share_its_budget_exactly(server: PostgresSer
     assert by_state.count("COMPLETE") == 6 and "RUNNING" not in by_state, by_state
     owners = {t.user_attrs.get("hpo_launcher") for t in study.trials[1:]}
     assert len(owners) == 2, "both launchers ran trials"
+    # concurrent launchers draw different parameters (seeded apart, running trials told to the
+    # sampler): no two trials share a value of a continuous parameter
+    for param in ("lr", "gamma", "weight_decay"):
+        values = [t.params[param] for t in study.trials]
+        assert len(set(values)) == len(values), (param, values)
     for out in outputs:
         assert SENTINEL not in out and "***" in out  # the URL is shown with the password hidden
 
 
-def test_password_stays_out_of_logs_ray_folder_and_errors(server: PostgresServer, tmp_path: Path) -> None:
-    write_study(tmp_path / "spaces", "secret", train={"epochs": 1}, budget={"n_trials": 2, "max_concurrent": 2})
-    pwfile = tmp_path / "pw"
+def password_form(form: str, server: PostgresServer, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """The storage URL and environment that give the password in FORM (the four ways hpo takes one)."""
+    bare = server.url(with_password=False)
+    if form == "url":  # postgresql://user:PASSWORD@host/db
+        return server.url(), {}
+    if form == "query":  # postgresql://user@host/db?password=PASSWORD (libpq reads it there too)
+        return f"{bare}?password={SENTINEL}", {}
+    if form == "env":
+        return bare, {"HPO_STORAGE_PASSWORD": SENTINEL}
+    pwfile = tmp_path / "pw"  # form == "file": a docker-secrets style file
     pwfile.write_text(SENTINEL + "\n")
-    env = {"HPO_STORAGE_PASSWORD_FILE": str(pwfile)}
-    r = hpo("launch", "--study", "secret", "--spaces-dir", str(tmp_path / "spaces"),
-            "--storage", server.url(with_password=False), "--verbose", cwd=tmp_path, env=env)
+    return bare, {"HPO_STORAGE_PASSWORD_FILE": str(pwfile)}
+
+
+def leaks(folder: Path) -> list[Path]:
+    """Files under FOLDER holding the password, the password file itself aside."""
+    return [p for p in folder.rglob("*") if p.is_file() and p.name != "pw" and p.stat().st_size < 50_000_000
+            and SENTINEL.encode() in p.read_bytes()]
+
+
+@pytest.mark.parametrize("form", ["url", "query", "env", "file"])
+def test_password_stays_out_of_output_exports_logs_ray_folder_and_errors(
+        form: str, server: PostgresServer, tmp_path: Path) -> None:
+    name = f"secret_{form}"
+    write_study(tmp_path / "spaces", name, train={"epochs": 1}, budget={"n_trials": 1, "max_concurrent": 1})
+    url, env = password_form(form, server, tmp_path)
+    r = hpo("launch", "--study", name, "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, "--verbose",
+            cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    bad = hpo("status", "--study", "secret", "--storage", server.url().replace("127.0.0.1", "127.0.0.2"))
-    wrong = hpo("status", "--study", "secret", "--storage", server.url().replace(SENTINEL, SENTINEL + "x"))
-    assert bad.returncode == 2 and wrong.returncode == 2
-    for text in (r.stdout, r.stderr, bad.stdout, bad.stderr, wrong.stdout, wrong.stderr):
-        assert SENTINEL not in text
-    leaked = [p for p in (tmp_path / "storage").rglob("*") if p.is_file() and SENTINEL.encode() in p.read_bytes()]
-    assert not leaked, leaked
+    status = hpo("status", "--study", name, "--storage", url, cwd=tmp_path, env=env)
+    export = hpo("export", "--study", name, "--storage", url, "--out", str(tmp_path / "front.yaml"), cwd=tmp_path, env=env)
+    assert status.returncode == 0 and export.returncode == 0, status.stderr + export.stderr
+    assert "***" in (tmp_path / "front.yaml").read_text() or form in ("env", "file")  # the storage line, hidden
+    # errors: an unreachable host, and a wrong password given in the same form
+    bad = hpo("status", "--study", name, "--storage", url.replace("127.0.0.1", "127.0.0.2"), cwd=tmp_path, env=env)
+    wrong_url = url.replace(SENTINEL, SENTINEL + "x")
+    wrong_env = {k: v.replace(SENTINEL, SENTINEL + "x") for k, v in env.items()}
+    if form == "file":
+        (tmp_path / "pw").write_text(SENTINEL + "x\n")
+    wrong = hpo("status", "--study", name, "--storage", wrong_url, cwd=tmp_path, env=wrong_env)
+    assert bad.returncode == 2 and wrong.returncode == 2, bad.stderr + wrong.stderr
+    for out in (r, status, export, bad, wrong):
+        assert SENTINEL not in out.stdout + out.stderr
+    assert not leaks(tmp_path), leaks(tmp_path)  # storage/ray, storage/artifacts, the export file
     tmp_ray = Path("/tmp/ray")
     if tmp_ray.exists():  # Ray's session logs of this machine
-        leaked = [p for p in tmp_ray.rglob("*.log") if p.is_file() and p.stat().st_size < 50_000_000
-                  and SENTINEL.encode() in p.read_bytes()]
-        assert not leaked, leaked
+        logs = [p for p in tmp_ray.rglob("*.log") if p.is_file() and p.stat().st_size < 50_000_000
+                and SENTINEL.encode() in p.read_bytes()]
+        assert not logs, logs
