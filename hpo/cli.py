@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from hpo.errors import UserError
+from hpo.errors import UserError, storage_failure
 
 
 def _positive_int(text: str) -> int:
@@ -380,6 +380,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `hpo status | head -2`: the reader left; no traceback, and none at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # a full disk or a read-only storage: one line, not a traceback
+        reason = storage_failure(exc)
+        if reason is None:
+            raise
+        print(f"hpo: error: {reason}; free space or make the storage writable, then run the command again "
+              "(a relaunch sweeps trials this run left RUNNING)", file=sys.stderr)
         return 1
 
 

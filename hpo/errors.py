@@ -22,3 +22,28 @@ class SpecError(UserError):
 def unknown_name(kind: str, name: Any, known: list[str] | tuple[str, ...]) -> str:
     """One wording for every 'no such X' message, always listing the known names."""
     return f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}"
+
+
+# errno values of a storage that cannot take writes: disk full, file too large, quota, read-only
+_FULL_ERRNOS = {28: "no space left on the device", 27: "file too large for this process's limit",
+                122: "disk quota exceeded", 30: "read-only file system"}
+# SQLite's words for the same conditions (sqlite3.OperationalError, wrapped by SQLAlchemy)
+_SQLITE_FAILURES = ("database or disk is full", "disk i/o error", "attempt to write a readonly database",
+                    "unable to open database file")
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """One line saying why the storage (database, artifacts, export file) took no write, or None
+    when `exc` is not such a failure. Not the user's input: the CLI exits 1 on it, not 2."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # SQLAlchemy wraps the driver's error
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+            where = f" ({exc.filename})" if exc.filename else ""
+            return f"{_FULL_ERRNOS[exc.errno]}{where}"
+        text = str(exc).lower()
+        hit = next((s for s in _SQLITE_FAILURES if s in text), None)
+        if hit and type(exc).__name__ == "OperationalError":
+            return f"the SQLite storage failed: {hit}"
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return None

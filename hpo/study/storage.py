@@ -13,7 +13,7 @@ import optuna
 import sqlalchemy
 from sqlalchemy.engine import make_url
 
-from hpo.errors import UserError
+from hpo.errors import UserError, storage_failure
 from hpo.spec import StudySpec
 
 ENV_VAR = "HPO_STORAGE"
@@ -103,21 +103,39 @@ def sqlite_path(url: str) -> Path | None:
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     engine: dict[str, Any] = {}
     path = sqlite_path(url)
+    read_only = path is not None and _read_only(path)
     if path is not None:
         if not path.parent.is_dir():
             raise UserError(f"storage: folder {path.parent} of the SQLite file does not exist; create it first")
         engine["connect_args"] = {"timeout": 60}  # wait on a busy writer instead of failing
+        if read_only:
+            url = _read_only_url(path)
     else:
         engine.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
     try:
         storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     except Exception as exc:
+        if storage_failure(exc):  # a full disk: the CLI's one line and exit 1, not "bad input"
+            raise
         text = scrub(str(exc).splitlines()[0] if str(exc) else "", url)
         raise UserError(f"storage: cannot open {redact(url)}: {type(exc).__name__}: {text}") from None
-    if path is not None:
+    if path is not None and not read_only:
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # connections opened before the listener would miss the pragmas
     return storage
+
+
+def _read_only_url(path: Path) -> str:
+    """SQLite opens a WAL database read-only only when its -wal and -shm files exist (it cannot
+    create them). Without them every commit is in the main file, and `immutable` reads it as is."""
+    wal = all(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-shm"))
+    return f"sqlite:///file:{path.resolve()}?mode=ro{'' if wal else '&immutable=1'}&uri=true"
+
+
+def _read_only(path: Path) -> bool:
+    """The SQLite file exists but this process may not write it or its folder (a read-only mount,
+    another user's results): `hpo status` / `export` / `report` still read it."""
+    return path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
