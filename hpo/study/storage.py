@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -202,10 +201,6 @@ def objective_names(study: optuna.Study) -> list[str]:
     return [o["name"] for o in objs] if objs else [f"value_{i}" for i in range(len(study.directions))]
 
 
-def counts_by_state(study: optuna.Study) -> dict[str, int]:
-    return dict(Counter(t.state.name for t in study.get_trials(deepcopy=False)))
-
-
 def record_data(study: optuna.Study, splits: Any) -> None:
     """The training class counts, names and split sizes a launch trains on, on the study."""
     study.set_user_attr("class_counts", splits.class_counts)
@@ -215,5 +210,7 @@ def record_data(study: optuna.Study, splits: Any) -> None:
 
 
 def n_complete(study: optuna.Study) -> int:
-    """COMPLETE trials: what the study-wide budget counts."""
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    """COMPLETE trials: what the study-wide budget counts (counted by the database)."""
+    from hpo.study import fastread
+
+    return fastread.counts_by_state(study).get("COMPLETE", 0)

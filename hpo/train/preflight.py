@@ -31,6 +31,9 @@ def check_study(spec: StudySpec) -> Splits:
 
 def _placement(cfg: dict, splits: Splits) -> None:
     """Say at launch when the data set will not fit on the trial's device (judged from this machine)."""
+    device = cfg["train"]["device"]
+    if device == "cpu" or (device == "auto" and not float(cfg["resources"]["gpu"])):
+        return  # CPU trials keep the data in host memory anyway; and the driver skips torch's import (2 s)
     from hpo.train.device_data import keep_on_host
     from hpo.train.loop import pick_device
 

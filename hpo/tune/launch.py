@@ -23,9 +23,8 @@ from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import UserError
 from hpo.spec import StudySpec
-from hpo.study import coordination, settings
+from hpo.study import coordination, fastread, settings
 from hpo.study import storage as st
-from hpo.study.pareto import full_trials
 from hpo.study.space import DefineByRun, build_sampler
 from hpo.tune import RAY_DIR
 from hpo.tune.mo_asha import SCHEDULERS
@@ -106,7 +105,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
         with _ray_session(spec, opt):
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
-        if not existed and not study.get_trials(deepcopy=False):
+        if not existed and not fastread.counts_by_state(study):
             optuna.delete_study(study_name=spec.name, storage=storage)
         raise
     finally:
@@ -118,12 +117,12 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
 
 def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study,
               launcher: coordination.Launcher, budget: int, version: int, opt: Options) -> StudySearch:
-    progress = Progress(spec.metric_names, spec.directions, budget, [t.values for t in full_trials(study)],
+    progress = Progress(spec.metric_names, spec.directions, budget, [list(r.values) for r in fastread.full_rows(study)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
     return StudySearch(
         space=DefineByRun(spec), metric=spec.metric_names,
         mode=["max" if d == "maximize" else "min" for d in spec.directions],
-        sampler=build_sampler(spec, len(study.trials), launcher.id if launcher.others_alive else None),
+        sampler=build_sampler(spec, sum(fastread.counts_by_state(study).values()), launcher.id if launcher.others_alive else None),
         study_name=spec.name, storage=storage,
         spec=spec, progress=progress, artifact_store=artifacts.store(opt.artifact_dir or artifacts.artifact_dir()),
         budget=budget, launcher_id=launcher.id, settings_version=version,
@@ -191,7 +190,7 @@ def _fit(spec: StudySpec, searcher: StudySearch, opt: Options, left: int) -> flo
 def _summary(spec: StudySpec, study: optuna.Study, searcher: StudySearch, budget: int, seconds: float,
              opt: Options) -> None:
     opt.echo(f"done in {seconds:.1f}s: {st.n_complete(study)} COMPLETE of {budget}; "
-             f"states {st.counts_by_state(study)}")
+             f"states {fastread.counts_by_state(study)}")
     if searcher.n_failed:
         opt.echo(f"{searcher.n_failed} trial(s) FAILED; their reasons are in the trial user attribute "
                  f"'{st.ATTR_FAIL_REASON}', their logs under {RAY_DIR.resolve() / spec.name}")
