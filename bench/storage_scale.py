@@ -1,5 +1,5 @@
-"""`hpo status`, `hpo export` and `hpo report` on studies of thousands of trials, as real
-subprocesses, at 1,000 trials and at N (default 10,000), on SQLite (and on PostgreSQL when
+"""`hpo status`, `hpo export`, `hpo report` and the start of `hpo launch` (to its first trial
+asked) on studies of thousands of trials, as real subprocesses, at 1,000 trials and at N (default 10,000), on SQLite (and on PostgreSQL when
 `initdb` / `pg_ctl` exist and `--postgres` is given).
 
 The studies are shaped like hpo's own: the cb_focal_beta space (two objectives, five
@@ -24,6 +24,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -36,8 +37,8 @@ import optuna
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "scale"
-COMMANDS = ("status", "export", "report")
-GOALS = {"status": 2.0, "export": 2.0, "report": 10.0}  # seconds at 10,000 trials
+COMMANDS = ("status", "export", "report", "launch")
+GOALS = {"status": 2.0, "export": 2.0, "report": 10.0, "launch": 5.0}  # seconds at 10,000 trials
 
 
 def _spec():
@@ -177,9 +178,64 @@ def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
     return time.perf_counter() - t0
 
 
+def _n_trials(url: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT COUNT(*) FROM trials").scalar_one()
+    finally:
+        engine.dispose()
+
+
+def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
+    """Seconds from starting `hpo launch` on the study to its first trial asked (a new row in
+    Optuna's trials table); then the launch is interrupted (Ctrl-C: Ray shuts down cleanly). On
+    SQLite the launch runs on a copy, so the study stays as built; on PostgreSQL each run leaves one
+    interrupted trial more."""
+    import yaml
+
+    from hpo.study.storage import sqlite_path
+
+    spaces = out / "spaces"
+    spaces.mkdir(exist_ok=True)
+    raw = yaml.safe_load((REPO / "search_spaces" / "cb_focal_beta.yaml").read_text())
+    raw.update(study=NAME, budget={"n_trials": 10**7, "max_concurrent": 1})
+    (spaces / f"{NAME}.yaml").write_text(yaml.safe_dump(raw))
+    db = sqlite_path(url)
+    if db is not None:
+        shutil.copy(db, out / "launch.db")
+        url = f"sqlite:///{out / 'launch.db'}"
+    before = _n_trials(url)
+    env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "hpo.cli", "launch", "--study", NAME, "--spaces-dir", str(spaces),
+                             "--storage", url], cwd=out, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    took = None
+    while time.perf_counter() - t0 < timeout and proc.poll() is None:
+        if _n_trials(url) > before:
+            took = time.perf_counter() - t0
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        output = proc.communicate(timeout=120)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output = proc.communicate()[0]
+    if took is None and proc.returncode not in (130, -2):
+        raise SystemExit(f"hpo launch failed ({code}):\n{output[-3000:]}")
+    (out / "stdout.txt").write_text("")  # nothing to compare: the launch is cut short on purpose
+    return took
+
+
 def run_cli(code: Path, command: str, url: str, out: Path, timeout: float) -> float | None:
     """Seconds one `hpo COMMAND` took as a fresh process (None: over the timeout); what it
     printed is left in OUT/stdout.txt."""
+    if command == "launch":
+        return run_launch(code, url, out, timeout)
     args = {"status": [], "export": ["--out", str(out / "front.yaml")], "report": ["--out", str(out / "report")]}
     env = {**os.environ, "PYTHONPATH": str(code), "MPLBACKEND": "Agg"}
     t0 = time.perf_counter()
@@ -322,7 +378,8 @@ def main() -> None:
             codes = {"after": REPO}  # the working tree
             if a.baseline:
                 codes["before"] = extract(a.baseline, tmp / "baseline")
-            print(f"timing hpo status / export / report, {a.repeat} runs each (wall seconds of the process):")
+            print(f"timing hpo status / export / report (wall seconds of the process) and hpo launch (to its first "
+                  f"trial asked), {a.repeat} runs each:")
             results = measure(codes, urls, a.repeat, a.timeout, tmp)
         finally:
             if server is not None:

@@ -101,8 +101,10 @@ def cmd_front(a: argparse.Namespace) -> int:
     if not pts:
         raise UserError(f"study {study.study_name!r} has no trial with stored logits (trials store them since "
                         "this version); nothing to adjust")
-    table = [{"trial": r["trial"], "posthoc_tau": r["posthoc_tau"], **{k: round(v, 4) for k, v in r["values"].items()}}
-             for r in posthoc.rows(study, pts)]
+    # two-class studies also show tau as the threshold on p(minority) it amounts to (metrics.decision_threshold)
+    table = [{"trial": r["trial"], "posthoc_tau": r["posthoc_tau"],
+              **({"minority_threshold": r["minority_threshold"]} if "minority_threshold" in r else {}),
+              **{k: round(v, 4) for k, v in r["values"].items()}} for r in posthoc.rows(study, pts)]
     plain, adjusted = posthoc.hypervolumes(study, pts)
     print(f"\npost-hoc front over {len(pts)} (trial, tau) points, validation split ({len(table)} points):")
     print(pd.DataFrame(table).to_string(index=False))

@@ -11,8 +11,10 @@ from hpo.spec import catalog
 from hpo.spec.options import Bool, Fraction, Int, Num, Option, Str, Table
 
 # metric names a study may optimise; all are "higher is better" fractions in [0, 1]
+# auroc / average_precision rank by the predicted probability, so no decision threshold enters:
+# one-vs-rest for each minority class, averaged (two classes: the minority class is the positive)
 METRICS: tuple[str, ...] = ("minority_f1", "macro_acc", "accuracy", "g_mean",
-                            "many_shot_acc", "medium_shot_acc", "few_shot_acc")
+                            "many_shot_acc", "medium_shot_acc", "few_shot_acc", "auroc", "average_precision")
 
 DATA = Table({
     "name": Str("digits"),

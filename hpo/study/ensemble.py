@@ -17,6 +17,7 @@ import optuna
 from hpo.study.pareto import full_trials, signs
 from hpo.study.posthoc import load_logits
 from hpo.study.storage import ATTR_CONFIG, objective_names
+from hpo.train.metrics import softmax  # numpy and scikit-learn; no torch
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,10 @@ class Member:
     minority: list[int] | None
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64) - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def score(probs: np.ndarray, y: np.ndarray, m: Member, metrics: Sequence[str], sgn: Sequence[int]) -> tuple:
     from hpo.train.metrics import evaluate
 
-    values = evaluate(y, probs.argmax(1), m.counts, m.minority)
+    values = evaluate(y, probs.argmax(1), m.counts, m.minority, probs=probs)
     vals = tuple(float(values[k]) for k in metrics)
     return float(np.mean([v if s > 0 else 1 - v for v, s in zip(vals, sgn)])), vals
 

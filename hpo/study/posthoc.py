@@ -50,12 +50,12 @@ def load_logits(trial: optuna.trial.FrozenTrial, study: optuna.Study, artifact_s
 def curve(val_logits: np.ndarray, y_val: np.ndarray, class_counts: Sequence[int], minority: Sequence[int] | None,
           metrics: Sequence[str], taus: Sequence[float] = TAUS) -> list[tuple[float, tuple[float, ...]]]:
     """(tau, objective values) for each tau, on the validation split."""
-    from hpo.train.metrics import adjust, evaluate  # numpy and scikit-learn; no torch
+    from hpo.train.metrics import adjust, evaluate, softmax  # numpy and scikit-learn; no torch
 
     out = []
     for tau in taus:
-        pred = adjust(val_logits, class_counts, tau).argmax(1)
-        m = evaluate(y_val, pred, class_counts, minority)
+        adjusted = adjust(val_logits, class_counts, tau)
+        m = evaluate(y_val, adjusted.argmax(1), class_counts, minority, probs=softmax(adjusted))
         out.append((float(tau), tuple(float(m[k]) for k in metrics)))
     return out
 
@@ -98,8 +98,15 @@ def rows(study: optuna.Study, pts: Sequence[Point]) -> list[dict[str, Any]]:
         cfg = copy.deepcopy(t.user_attrs.get(ATTR_CONFIG))
         if cfg is not None:
             cfg["train"]["posthoc_tau"] = p.tau
-        out.append({"trial": p.trial, "posthoc_tau": p.tau, "values": dict(zip(names, p.values)),
-                    "params": dict(t.params), "config": cfg})
+        row = {"trial": p.trial, "posthoc_tau": p.tau, "values": dict(zip(names, p.values)),
+               "params": dict(t.params), "config": cfg}
+        counts = t.user_attrs.get("class_counts") or []
+        if len(counts) == 2:  # two classes: the same choice as a threshold on p(minority class)
+            from hpo.train.metrics import decision_threshold
+
+            positive = (t.user_attrs.get("minority") or [int(np.argmin(counts))])[0]
+            row["minority_threshold"] = round(decision_threshold(counts, p.tau, positive), 4)
+        out.append(row)
     return out
 
 

@@ -20,7 +20,7 @@ from hpo.train import device_data, faults, losses, models, optim
 from hpo.train.augment import kornia_pipeline
 from hpo.train.device_data import DeviceData, DeviceSplits, View, keep_on_host, to_device
 from hpo.train.label_smoothing import LabelSmoothing
-from hpo.train.metrics import adjust, evaluate
+from hpo.train.metrics import adjust, evaluate, softmax
 from hpo.train.rebalance import epoch_indices
 from hpo.train.schedules import Schedule
 from hpo.train.splits import Splits
@@ -179,9 +179,9 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
 
     def scores(part: str) -> dict[str, Any]:
         kept[part] = logits(p.model, getattr(dev, part), eval_view)
-        pred = adjust(kept[part], counts, tcfg["posthoc_tau"]).argmax(1)
-        return evaluate(getattr(splits, part).y, pred, counts, config["minority"], splits.class_names,
-                        **config["metrics"])
+        adjusted = adjust(kept[part], counts, tcfg["posthoc_tau"])
+        return evaluate(getattr(splits, part).y, adjusted.argmax(1), counts, config["minority"], splits.class_names,
+                        **config["metrics"], probs=softmax(adjusted))
 
     curve: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix,
+                             precision_recall_fscore_support, roc_auc_score)
 
 from hpo.errors import UserError
 from hpo.spec.schema import METRICS_GROUPS
@@ -18,6 +19,15 @@ def adjust(logits: np.ndarray, class_counts: Sequence[int], tau: float) -> np.nd
     the training class frequencies; tau > 0 favours the rare classes."""
     counts = np.asarray(class_counts, dtype=np.float64)
     return np.asarray(logits, dtype=np.float64) - tau * np.log(counts / counts.sum())
+
+
+def decision_threshold(class_counts: Sequence[int], tau: float, positive: int) -> float:
+    """With two classes, adjusting by tau is thresholding: class `positive` is predicted when its
+    softmax probability exceeds 1 / (1 + (n_other / n_pos)^tau), i.e. 0.5 at tau 0 and, for the
+    rarer class, its prior n_pos / (n_pos + n_other) at tau 1. A threshold on the model's output at
+    evaluation; `rebalance.threshold` is the resampling count during training, another thing."""
+    n_pos, n_other = float(class_counts[positive]), float(class_counts[1 - positive])
+    return 1.0 / (1.0 + (n_other / n_pos) ** tau)
 
 
 def default_minority(class_counts: Sequence[int]) -> list[int]:
@@ -52,12 +62,31 @@ def shot_groups(class_counts: Sequence[int], many_above: int = MANY_ABOVE, few_b
             "few": np.flatnonzero(n < few_below).tolist()}
 
 
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def ranking(y_true: Sequence[int], probs: np.ndarray | None, minority_idx: Sequence[int]) -> dict[str, float]:
+    """AUROC and average precision of each minority class against the rest, by its predicted
+    probability, averaged over the minority classes (scikit-learn). With two classes this is the
+    usual binary AUROC / AP with the minority class as the positive one. NaN without probabilities,
+    or when a minority class is absent from y_true (its AUROC is undefined)."""
+    y = np.asarray(y_true)
+    if probs is None or not len(minority_idx) or any(not (y == c).any() or (y == c).all() for c in minority_idx):
+        return {"auroc": float("nan"), "average_precision": float("nan")}
+    return {"auroc": float(np.mean([roc_auc_score(y == c, probs[:, c]) for c in minority_idx])),
+            "average_precision": float(np.mean([average_precision_score(y == c, probs[:, c]) for c in minority_idx]))}
+
+
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequence[int],
              minority: Sequence[int | str] | None = None,
              class_names: Sequence[str] | None = None, many_above: int = MANY_ABOVE,
-             few_below: int = FEW_BELOW) -> dict[str, Any]:
-    """Metrics of one prediction run. A group or minority set with no class gives NaN, not 0:
-    an empty group has no accuracy, and a study optimising it should see that, not a fake score."""
+             few_below: int = FEW_BELOW, probs: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics of one prediction run (`probs`: the predicted class probabilities, for the ranking
+    metrics). A group or minority set with no class gives NaN, not 0: an empty group has no
+    accuracy, and a study optimising it should see that, not a fake score."""
     k = len(class_counts)
     labels = list(range(k))
     p, r, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
@@ -72,6 +101,7 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequenc
         "macro_acc": float(recalls.mean()),
         "minority_f1": float(f1[minority_idx].mean()) if minority_idx else float("nan"),
         "g_mean": float(np.prod(recalls) ** (1.0 / len(recalls))),
+        **ranking(y_true, probs, minority_idx),
         "minority": minority_idx,
         **shot,
         "shot_groups": groups,

@@ -20,7 +20,7 @@ def retrain_ensemble(configs: list[dict[str, Any]], seeds: int = 1) -> "pd.DataF
     import numpy as np
     import pandas as pd
 
-    from hpo.study.ensemble import softmax
+    from hpo.train.metrics import softmax
     from hpo.train import loop
     from hpo.train.metrics import evaluate
     from hpo.train.splits import prepare
@@ -35,7 +35,8 @@ def retrain_ensemble(configs: list[dict[str, Any]], seeds: int = 1) -> "pd.DataF
             cfg["train"]["seed"] = int(config["train"]["seed"]) + i
             runs.append(loop.run(cfg, splits=splits, with_test=True))
             probs.append(softmax(runs[-1]["logits"]["test"].astype(np.float32)))
-        m = evaluate(splits.test.y, np.mean(probs, axis=0).argmax(1), splits.class_counts, configs[0]["minority"])
+        mean = np.mean(probs, axis=0)
+        m = evaluate(splits.test.y, mean.argmax(1), splits.class_counts, configs[0]["minority"], probs=mean)
         records.append({"seed": i, **{f"test_{k}": m[k] for k in OBJECTIVES},
                         **{f"member{j}_test_{k}": r["test"][k] for j, r in enumerate(runs) for k in OBJECTIVES[:2]}})
         print(f"seed +{i}: ensemble of {len(configs)}: " + "  ".join(f"test_{k}={m[k]:.4f}" for k in OBJECTIVES[:2]))

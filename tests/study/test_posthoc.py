@@ -19,7 +19,7 @@ from hpo.views.artifacts import LOGITS, logits_npz, store
 COUNTS = [100, 30, 5]
 
 
-def study_with_logits(tmp_path: Path) -> tuple[optuna.Study, object]:
+def study_with_logits(tmp_path: Path, counts: list[int] = COUNTS) -> tuple[optuna.Study, object]:
     """Two trained-looking trials whose logits favour the head class, stored as hpo stores them."""
     (tmp_path / "art").mkdir()
     url, art = f"sqlite:///{tmp_path / 's.db'}", store(tmp_path / "art")
@@ -27,15 +27,16 @@ def study_with_logits(tmp_path: Path) -> tuple[optuna.Study, object]:
     study.set_user_attr(ATTR_OBJECTIVES, [{"name": "minority_f1", "direction": "maximize"},
                                           {"name": "macro_acc", "direction": "maximize"}])
     rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(3), 20)
+    k = len(counts)
+    y = np.repeat(np.arange(k), 20)
     cfg = load_spec(SPACES / "cb_focal_beta.yaml").trial_config({})
     cfg["train"]["epochs"] = 1  # what `hpo train` re-runs from an export of this study
     for bias in (1.0, 2.0):
-        lg = rng.normal(size=(60, 3)) + 2.0 * np.eye(3)[y] + np.array([bias, 0, -bias])  # head-favouring
-        m = evaluate(y, lg.argmax(1), COUNTS)
+        lg = rng.normal(size=(20 * k, k)) + 2.0 * np.eye(k)[y] + np.linspace(bias, -bias, k)  # head-favouring
+        m = evaluate(y, lg.argmax(1), counts)
         trial = study.ask()
-        for k, v in {"class_counts": COUNTS, "minority": m["minority"], ATTR_CONFIG: cfg}.items():
-            trial.set_user_attr(k, v)
+        for key, v in {"class_counts": counts, "minority": m["minority"], ATTR_CONFIG: cfg}.items():
+            trial.set_user_attr(key, v)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / LOGITS
             path.write_bytes(logits_npz({"val": lg.astype(np.float16), "y_val": y, "test": lg[:3], "y_test": y[:3]}))
@@ -100,3 +101,15 @@ def test_ensemble_command_prints_and_writes_a_file_hpo_train_reads(tmp_path: Pat
     r = hpo("train", "--config", str(out))  # re-trains both members and averages their softmax
     assert r.returncode == 0, r.stderr
     assert "ensemble of 2" in r.stdout and "test_minority_f1" in r.stdout
+
+
+def test_two_class_post_hoc_rows_name_the_threshold_on_the_minority_probability(tmp_path: Path) -> None:
+    from hpo.train.metrics import decision_threshold
+
+    study, art = study_with_logits(tmp_path, counts=[250, 50])
+    rows = posthoc.rows(study, posthoc.points(study, art))
+    assert rows and all(r["minority_threshold"] == round(decision_threshold([250, 50], r["posthoc_tau"], 1), 4)
+                        for r in rows)
+    (tmp_path / "three").mkdir()
+    three, art3 = study_with_logits(tmp_path / "three")
+    assert not any("minority_threshold" in r for r in posthoc.rows(three, posthoc.points(three, art3)))
