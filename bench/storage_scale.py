@@ -178,13 +178,15 @@ def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
     return time.perf_counter() - t0
 
 
-def _n_trials(url: str) -> int:
+def _n_asked(url: str) -> int:
+    """Trials past WAITING: a new row, or the study's enqueued trial taken (the first ask takes it)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.exec_driver_sql("SELECT COUNT(*) FROM trials").scalar_one()
+            return conn.exec_driver_sql("SELECT COUNT(*) FROM trials WHERE CAST(state AS VARCHAR(16)) != 'WAITING'"
+                                        ).scalar_one()
     finally:
         engine.dispose()
 
@@ -207,7 +209,7 @@ def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
     if db is not None:
         shutil.copy(db, out / "launch.db")
         url = f"sqlite:///{out / 'launch.db'}"
-    before = _n_trials(url)
+    before = _n_asked(url)
     env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "hpo.cli", "launch", "--study", NAME, "--spaces-dir", str(spaces),
@@ -215,7 +217,7 @@ def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
                             text=True, start_new_session=True)
     took = None
     while time.perf_counter() - t0 < timeout and proc.poll() is None:
-        if _n_trials(url) > before:
+        if _n_asked(url) > before:
             took = time.perf_counter() - t0
             break
         time.sleep(0.05)

@@ -132,7 +132,12 @@ def cmd_report(a: argparse.Namespace) -> int:
     from hpo.views.report import write_report
 
     study, _ = _open(a)
-    page = write_report(study, Path(a.out))
+    store = None
+    if a.post_hoc:
+        from hpo.views import artifacts
+
+        store = artifacts.store(artifacts.artifact_dir(a.artifacts, create=False))
+    page = write_report(study, Path(a.out), store)
     print(f"report of {study.study_name!r}: {page} (figures and CSV tables beside it)")
     return 0
 
@@ -321,7 +326,10 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     sp = sub.add_parser("report", help="Pareto front, hypervolume history, per-loss table, importance: PNG + HTML")
     sp.add_argument("--study", type=_study_name, required=True)
     sp.add_argument("--out", required=True, help="output folder")
+    sp.add_argument("--post-hoc", action="store_true", help="also the hypervolume history of the post-hoc front "
+                    "(each trial's stored validation logits, tau swept)")
     storage_flag(sp)
+    artifacts_flag(sp)
     sp.set_defaults(fn=cmd_report)
 
 

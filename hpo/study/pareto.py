@@ -7,7 +7,7 @@ a front (`full_trials`): a trial the scheduler stopped early is COMPLETE with pa
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence, TypeVar
+from typing import Any, Iterable, Sequence, TypeVar
 
 import optuna
 
@@ -119,16 +119,23 @@ def front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def hypervolume_history(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> list[tuple[int, float]]:
     """(trial number, hypervolume of the front of the full trials so far), in trial order. The
-    reference point is the worst value of a [0, 1] metric: 0 when maximised, 1 when minimised.
-    Only the front so far is kept: a dominated point adds no volume."""
-    sgn = signs(study.directions)
+    reference point is the worst value of a [0, 1] metric: 0 when maximised, 1 when minimised."""
+    rows = fastread.full_rows(study) if full is None else full
+    return growing_hypervolume(((t.number, [t.values]) for t in rows), signs(study.directions))
+
+
+def growing_hypervolume(groups: Iterable[tuple[int, Sequence[Point]]], sgn: Sequence[int]) -> list[tuple[int, float]]:
+    """(number, hypervolume of the front of every point so far) after each group of points (a trial's
+    one point, or its whole post-hoc curve), reference 0 / 1 per direction. Only the front so far is
+    kept: a dominated point adds no volume."""
     ref = [0.0 if s > 0 else 1.0 for s in sgn]
     points: list[Point] = []
     out: list[tuple[int, float]] = []
-    for t in fastread.full_rows(study) if full is None else full:
-        if out and any(p == t.values or dominates(p, t.values, sgn) for p in points):
-            out.append((t.number, out[-1][1]))
-            continue
-        points = [p for p in points if not dominates(t.values, p, sgn)] + [t.values]
-        out.append((t.number, hypervolume(points, sgn, ref)))
+    for number, group in groups:
+        new = False
+        for v in group:
+            if any(p == v or dominates(p, v, sgn) for p in points):
+                continue
+            points, new = [p for p in points if not dominates(v, p, sgn)] + [v], True
+        out.append((number, hypervolume(points, sgn, ref) if new or not out else out[-1][1]))
     return out

@@ -118,3 +118,15 @@ def hypervolumes(study: optuna.Study, pts: Sequence[Point]) -> tuple[float, floa
     ref = [0.0 if s > 0 else 1.0 for s in sgn]
     plain = [t.values for t in full_trials(study)]
     return hypervolume(plain, sgn, ref), hypervolume([p.values for p in pts], sgn, ref)
+
+
+def hypervolume_history(study: optuna.Study, pts: Sequence[Point]) -> list[tuple[int, float]]:
+    """(trial number, hypervolume of the post-hoc front of the trials so far): each trial adds its
+    whole tau curve. Tau 0 is the trial as trained, so this never falls below the plain history."""
+    from itertools import groupby
+
+    from hpo.study.pareto import growing_hypervolume
+
+    ordered = sorted(pts, key=lambda p: p.trial)
+    groups = ((n, [p.values for p in g]) for n, g in groupby(ordered, key=lambda p: p.trial))
+    return growing_hypervolume(groups, signs(study.directions))

@@ -1,8 +1,9 @@
 """`hpo report`: a study on one HTML page with PNG figures.
 
 - pareto_front.png: every COMPLETE trial, the Pareto front highlighted (first two objectives);
-- hypervolume.png: hypervolume of the front after each trial, reference point 0 for maximised
-  objectives and 1 for minimised ones (every hpo metric is a fraction in [0, 1]);
+- hypervolume.png / .csv: hypervolume of the front after each trial, reference point 0 for
+  maximised objectives and 1 for minimised ones (every hpo metric is a fraction in [0, 1]); with
+  `--post-hoc`, also that of the post-hoc front (every trial's tau curve, hpo.study.posthoc);
 - per_loss.csv: best and median of each objective per loss type;
 - importance.png: fANOVA parameter importance for each objective (Optuna's evaluator).
 
@@ -79,12 +80,26 @@ def plot_front(study: optuna.Study, path: Path, full: list[fastread.Row] | None 
     return _save(fig, path)
 
 
-def plot_hypervolume(history: list[tuple[int, float]], path: Path) -> Path:
+def plot_hypervolume(history: list[tuple[int, float]], path: Path,
+                     post_hoc: list[tuple[int, float]] | None = None) -> Path:
     fig, ax = _figure()
-    ax.step([n for n, _ in history], [h for _, h in history], where="post")
+    ax.step([n for n, _ in history], [h for _, h in history], where="post", label="Pareto front of the trials")
+    if post_hoc:
+        ax.step([n for n, _ in post_hoc], [h for _, h in post_hoc], where="post",
+                label="post-hoc front (each trial's tau curve, validation)")
+        ax.legend(loc="lower right")
     ax.set(xlabel="trial", ylabel="hypervolume (reference 0 / 1)", title="hypervolume of the Pareto front")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def hypervolume_table(history: list[tuple[int, float]], post_hoc: list[tuple[int, float]] | None) -> pd.DataFrame:
+    """hypervolume.csv: per trial, the plain front's hypervolume (and the post-hoc front's)."""
+    table = pd.DataFrame(history, columns=["trial", "hypervolume"])
+    if post_hoc is not None:  # trials without stored logits keep the post-hoc value of the trial before
+        later = pd.DataFrame(post_hoc, columns=["trial", "post_hoc_hypervolume"])
+        table = pd.merge_asof(table, later, on="trial")
+    return table
 
 
 def importances(study: optuna.Study) -> tuple[dict[str, dict[str, float]], list[str]]:
@@ -145,7 +160,9 @@ def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_report(study: optuna.Study, out: Path) -> Path:
+def write_report(study: optuna.Study, out: Path, artifact_store: Any = None) -> Path:
+    """The report in OUT; with an artifact store, the hypervolume history of the post-hoc front
+    (hpo.study.posthoc, from the stored validation logits) beside the plain one."""
     out.mkdir(parents=True, exist_ok=True)
     full = fastread.full_rows(study)  # read once, used by every part below
     if not full:
@@ -153,9 +170,15 @@ def write_report(study: optuna.Study, out: Path) -> Path:
 
         raise UserError(f"study {study.study_name!r} has no COMPLETE trials to report on yet")
     history = hypervolume_history(study, full)
+    post_hoc = None
+    if artifact_store is not None:
+        from hpo.study import posthoc
+
+        post_hoc = posthoc.hypervolume_history(study, posthoc.points(study, artifact_store)) or None
     best_rows = front_rows(study, full)
     plot_front(study, out / "pareto_front.png", full, best_rows)
-    plot_hypervolume(history, out / "hypervolume.png")
+    plot_hypervolume(history, out / "hypervolume.png", post_hoc)
+    hypervolume_table(history, post_hoc).to_csv(out / "hypervolume.csv", index=False)
     imp, problems = importances(study)
     plot_importance(imp, out / "importance.png")
     table = per_loss_table(study, full)
@@ -165,12 +188,14 @@ def write_report(study: optuna.Study, out: Path) -> Path:
                           for t in best])
     front.to_csv(out / "pareto_front.csv", index=False)
     page = out / "index.html"
-    page.write_text(_html(study, history, table, front, problems))
+    page.write_text(_html(study, history, table, front, problems, post_hoc))
     return page
 
 
 def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataFrame, front: pd.DataFrame,
-          problems: list[str]) -> str:
+          problems: list[str], post_hoc: list[tuple[int, float]] | None = None) -> str:
+    final = f"Final hypervolume {history[-1][1]:.4f}" + (
+        f" (post-hoc front over every trial's tau curve, validation: {post_hoc[-1][1]:.4f})" if post_hoc else "")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(fastread.counts_by_state(study).items()))
     cls: Any = study.user_attrs.get("class_counts")
     return f"""<!doctype html>
@@ -178,7 +203,7 @@ def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataF
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
 <h1>{html.escape(study.study_name)}</h1>
-<p>Trials: {counts}. Final hypervolume {history[-1][1]:.4f}. Training class counts: {cls}.</p>
+<p>Trials: {counts}. {final}. Training class counts: {cls}.</p>
 <h2>Pareto front</h2><img src="pareto_front.png" alt="Pareto front">
 {front.to_html(index=False, float_format=lambda v: f"{v:.4g}")}
 <h2>Hypervolume history</h2><img src="hypervolume.png" alt="hypervolume history">

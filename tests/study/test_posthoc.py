@@ -73,6 +73,10 @@ def test_front_post_hoc_command_prints_both_fronts(tmp_path: Path) -> None:
             "--artifacts", str(tmp_path / "art"))
     assert r.returncode == 0, r.stderr
     assert "post-hoc front over 82 (trial, tau) points" in r.stdout and "hypervolume: plain front" in r.stdout
+    r = hpo("report", "--study", "s", "--post-hoc", "--out", str(tmp_path / "rep"), "--storage",
+            f"sqlite:///{tmp_path / 's.db'}", "--artifacts", str(tmp_path / "art"))
+    assert r.returncode == 0, r.stderr
+    assert "post_hoc_hypervolume" in (tmp_path / "rep" / "hypervolume.csv").read_text()
 
 
 def test_ensemble_selection_is_greedy_on_validation_and_reports_test(tmp_path: Path) -> None:
@@ -113,3 +117,21 @@ def test_two_class_post_hoc_rows_name_the_threshold_on_the_minority_probability(
     (tmp_path / "three").mkdir()
     three, art3 = study_with_logits(tmp_path / "three")
     assert not any("minority_threshold" in r for r in posthoc.rows(three, posthoc.points(three, art3)))
+
+
+def test_report_post_hoc_history_is_never_below_the_plain_one(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from hpo.views.report import write_report
+
+    study, art = study_with_logits(tmp_path)
+    page = write_report(study, tmp_path / "rep", art)
+    table = pd.read_csv(tmp_path / "rep" / "hypervolume.csv")
+    assert list(table.columns) == ["trial", "hypervolume", "post_hoc_hypervolume"] and len(table) == 2
+    assert (table["post_hoc_hypervolume"] >= table["hypervolume"] - 1e-12).all()  # tau 0 is the trial itself
+    pts = posthoc.points(study, art)
+    assert table["post_hoc_hypervolume"].iloc[-1] == pytest.approx(posthoc.hypervolumes(study, pts)[1])
+    assert table["post_hoc_hypervolume"].iloc[-1] > table["hypervolume"].iloc[-1]  # these head-biased logits gain
+    assert "post-hoc front" in page.read_text()
+    write_report(study, tmp_path / "plain")  # without the artifact store: the plain history only
+    assert list(pd.read_csv(tmp_path / "plain" / "hypervolume.csv").columns) == ["trial", "hypervolume"]

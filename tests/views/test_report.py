@@ -39,3 +39,10 @@ def test_per_loss_table_best_and_median() -> None:
     assert t.loc["ce", "minority_f1 best"] == pytest.approx(0.3)
     assert t.loc["ce", "minority_f1 median"] == pytest.approx(0.2)
     assert t.loc["ce", "macro_acc best"] == pytest.approx(0.9) and t.loc["ce", "trials"] == 3
+
+
+def test_growing_hypervolume_takes_a_whole_curve_per_trial() -> None:
+    # trial 0 brings two points, (0.5, 0.5) and (0.8, 0.2): 0.25 + 0.3 * 0.2 = 0.31; trial 1 only
+    # dominated points: unchanged; trial 2 (0.9, 0.9) dominates everything: 0.81
+    groups = [(0, [(0.5, 0.5), (0.8, 0.2)]), (1, [(0.4, 0.4), (0.1, 0.1)]), (2, [(0.9, 0.9)])]
+    assert [h for _, h in pareto.growing_hypervolume(groups, [1, 1])] == pytest.approx([0.31, 0.31, 0.81])
