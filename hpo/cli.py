@@ -70,14 +70,14 @@ def _print_front(study) -> None:
 
 
 def cmd_status(a: argparse.Namespace) -> int:
-    from hpo.study import fastread, storage
+    from hpo.study import coordination, fastread, storage
 
     study, url = _open(a)
     counts = fastread.counts_by_state(study)  # counted in SQL: no trial is loaded whole
     print(f"study {study.study_name!r} in {storage.redact(url)}")
     print("trials by state: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     stopped = len(fastread.numbers_with_attr(study, storage.ATTR_STOPPED_EARLY))
-    orphans = fastread.orphaned(study)
+    orphans = coordination.orphaned(study)
     if orphans:
         print(f"RUNNING trials {orphans} belong to a launcher that is gone: the next `hpo launch` marks them "
               "FAIL (launcher_lost) and queues their parameters again")

@@ -143,9 +143,14 @@ def sweep(study: optuna.Study) -> list[int]:
 
 
 def _orphans(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials whose launcher is gone, read in SQL: `study.get_trials(states=RUNNING)` would
+    first load every trial of the study into Optuna's cache (14 s at 10,000 trials)."""
+    from hpo.study import fastread
+
     alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if t.user_attrs.get(ATTR_OWNER) not in alive]
+    running = fastread.rows(study, (TrialState.RUNNING,))
+    owners = fastread.user_attrs(study, running, keys=[ATTR_OWNER])
+    return fastread.frozen(study, [r for r in running if owners.get(r.number, {}).get(ATTR_OWNER) not in alive])
 
 
 def orphaned(study: optuna.Study) -> list[int]:

@@ -207,16 +207,3 @@ def frozen(study: optuna.Study, of: Sequence[Row], attrs: bool = True) -> list[F
                         distributions=got_params[r.number][1], user_attrs=got_attrs.get(r.number, {}),
                         system_attrs={}, intermediate_values={}, trial_id=r.trial_id or -1)
             for r in of]
-
-
-def orphaned(study: optuna.Study) -> list[int]:
-    """`coordination.orphaned`, reading only the RUNNING trials (Optuna's cache would read all)."""
-    from hpo.study import coordination as co
-
-    storage = rdb(study)
-    if storage is None:
-        return co.orphaned(study)
-    alive = {k for k, v in co.launchers(study).items() if co.launcher_alive(v)}
-    running = rows(study, (TrialState.RUNNING,))
-    owners = user_attrs(study, running, keys=[co.ATTR_OWNER])
-    return [r.number for r in running if owners[r.number].get(co.ATTR_OWNER) not in alive]

@@ -157,9 +157,17 @@ def test_params_attributes_and_frozen_trials_equal_optunas(studies) -> None:
             (t.number, t.state, t.values, t.params, t.distributions, t.user_attrs)
 
 
-def test_orphans_equal_coordinations(studies) -> None:
+def test_orphans_are_read_in_sql_without_loading_every_trial(studies, monkeypatch: pytest.MonkeyPatch) -> None:
     study, _ = studies
-    assert fastread.orphaned(study) == co.orphaned(study) == [60, 61]  # 61 has no owner at all
+    alive = {k for k, v in co.launchers(study).items() if co.launcher_alive(v)}
+    slow = [t.number for t in study.get_trials(states=(TrialState.RUNNING,)) if t.user_attrs.get(co.ATTR_OWNER) not in alive]
+    fresh = optuna.load_study(study_name=study.study_name, storage=study._storage)  # noqa: SLF001 - an empty cache
+
+    def load_all(*args, **kwargs):
+        raise AssertionError("a sweep or status read every trial through Optuna's cache")
+
+    monkeypatch.setattr(type(fresh._storage), "get_all_trials", load_all)  # noqa: SLF001
+    assert co.orphaned(fresh) == slow == [60, 61]  # 61 has no owner at all
 
 
 # --- fronts, history, export, report: as before -------------------------------------------------
