@@ -117,6 +117,19 @@ def counts_by_state(study: optuna.Study) -> dict[str, int]:
                                  .group_by(trials.c.state)).all())
 
 
+def running_owners(study: optuna.Study, key: str) -> list[Any]:
+    """The user attribute `key` of each RUNNING trial (None where absent), in one query: the
+    per-trial budget check's read (hpo.study.coordination.counts)."""
+    storage = rdb(study)
+    if storage is None:
+        return [t.user_attrs.get(key) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    trials, attrs = _T["trials"], _T["trial_user_attributes"]
+    owner = sa.outerjoin(trials, attrs, sa.and_(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == key))
+    query = _states(sa.select(attrs.c.value_json).select_from(owner).where(_in_study(study)), (TrialState.RUNNING,))
+    with storage.engine.connect() as conn:
+        return [None if v is None else json.loads(v) for v in conn.execute(query).scalars()]
+
+
 def numbers_with_attr(study: optuna.Study, key: str) -> set[int]:
     """Numbers of the trials (any state) that carry the user attribute `key`."""
     storage = rdb(study)

@@ -63,7 +63,8 @@ class StudySearch(OptunaSearch):
         outcome = decide(result, error, self.metric)
         ot_trial.set_user_attr(st.ATTR_CONFIG, self.spec.trial_config(ot_trial.params))
         ot_trial.set_user_attr("ray_trial_id", trial_id)
-        ot_trial.set_user_attr(ATTR_TRIAL_VERSION, self.settings_version)
+        if self.settings_version:  # readers take a trial without it as version 0: one write less per trial
+            ot_trial.set_user_attr(ATTR_TRIAL_VERSION, self.settings_version)
         if outcome.stopped_at is not None:
             ot_trial.set_user_attr(st.ATTR_STOPPED_EARLY, outcome.stopped_at)
         if result and DETAILS in result:

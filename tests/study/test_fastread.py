@@ -140,6 +140,9 @@ def test_rows_counts_and_attribute_holders_equal_optunas(studies) -> None:
     assert fastread.numbers_with_attr(study, st.ATTR_STOPPED_EARLY) == \
         {t.number for t in trials if st.ATTR_STOPPED_EARLY in t.user_attrs}
     assert any(r.values and -math.inf in r.values for r in fastread.rows(study))
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    assert sorted(map(str, fastread.running_owners(study, co.ATTR_OWNER))) == \
+        sorted(str(t.user_attrs.get(co.ATTR_OWNER)) for t in running) == ["None", "gone"]
 
 
 def test_params_attributes_and_frozen_trials_equal_optunas(studies) -> None:
