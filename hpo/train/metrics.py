@@ -72,9 +72,11 @@ def ranking(y_true: Sequence[int], probs: np.ndarray | None, minority_idx: Seque
     """AUROC and average precision of each minority class against the rest, by its predicted
     probability, averaged over the minority classes (scikit-learn). With two classes this is the
     usual binary AUROC / AP with the minority class as the positive one. NaN without probabilities,
-    or when a minority class is absent from y_true (its AUROC is undefined)."""
+    with non-finite ones (a diverged model: the trial then fails as non_finite_loss, not here), or
+    when a minority class is absent from y_true (its AUROC is undefined)."""
     y = np.asarray(y_true)
-    if probs is None or not len(minority_idx) or any(not (y == c).any() or (y == c).all() for c in minority_idx):
+    if (probs is None or not np.isfinite(probs).all() or not len(minority_idx)
+            or any(not (y == c).any() or (y == c).all() for c in minority_idx)):
         return {"auroc": float("nan"), "average_precision": float("nan")}
     return {"auroc": float(np.mean([roc_auc_score(y == c, probs[:, c]) for c in minority_idx])),
             "average_precision": float(np.mean([average_precision_score(y == c, probs[:, c]) for c in minority_idx]))}

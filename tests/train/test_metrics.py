@@ -92,6 +92,9 @@ def test_ranking_metrics_are_nan_without_probabilities_or_with_a_missing_class()
     probs = np.full((4, 3), 1 / 3)
     m = metrics.evaluate([0, 0, 0, 1], [0, 0, 0, 0], class_counts=[150, 30, 10], probs=probs)
     assert math.isnan(m["auroc"])  # class 2 is a minority class with no validation image
+    diverged = np.full((8, 3), np.nan)  # a model whose loss went NaN: no exception, NaN metrics
+    m = metrics.evaluate(Y_TRUE, Y_PRED, class_counts=[150, 30, 10], probs=diverged)
+    assert math.isnan(m["auroc"]) and math.isnan(m["average_precision"])
 
 
 def test_two_class_logit_adjustment_never_changes_the_ranking_metrics() -> None:
