@@ -30,6 +30,9 @@ DATA = Table({
         "val": Num(0.2, 0, 1, low_open=True, high_open=True),
         "test": Num(0.2, 0, 1, low_open=True, high_open=True),
         "val_from": Str("test", ("test", "train")),
+        # k-fold objectives: one model per fold of the non-test pool, the fold mean reported (0: off)
+        "folds": Int(0, low=0, doc="k of stratified k-fold on the non-test pool; 0 = the single split"),
+        "repeats": Int(1, low=1, doc="repeated k-fold: the folds drawn this many times, reshuffled"),
     }),
 }, selector="name", kind=catalog.DATA, params_in="params")
 

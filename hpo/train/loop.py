@@ -10,7 +10,7 @@ import gc
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Generator, Iterator
 
 import numpy as np
 import torch
@@ -159,6 +159,60 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
     (Ray Tune's report in a trial); the caller reports the returned final metrics itself.
     The test split is evaluated only with `with_test`, which trials never set.
     """
+    return _drive([training(config, splits, with_test)], report, int(config["train"]["epochs"]))[0]
+
+
+def run_folds(config: dict[str, Any], report: Report | None = None, with_test: bool = False) -> dict[str, Any]:
+    """k-fold objectives (`data.split.folds`): one model per fold of the non-test pool, trained in
+    lockstep, so each epoch's report (what MO-ASHA decides on) is the mean over the folds so far.
+    The result's metrics are the fold means; `fold_values` / `fold_std` keep each metric per fold
+    and its spread; per-class metrics and the stored validation logits are the out-of-fold ones."""
+    from hpo.train.splits import folds, prepare
+
+    parts = folds(config["data"], prepare(config["data"]))
+    finals = _drive([training(config, s, with_test) for s in parts], report, int(config["train"]["epochs"]))
+    return _combine(config, parts, finals)
+
+
+def _drive(runs: list[Iterator[dict[str, Any]]], report: Report | None, epochs: int) -> list[dict[str, Any]]:
+    """Advance the training runs an epoch at a time, together; report the mean of their rows."""
+    finals: list[dict[str, Any]] = [{} for _ in runs]
+    while True:
+        rows = []
+        for i, r in enumerate(runs):
+            try:
+                rows.append(next(r))
+            except StopIteration as done:
+                finals[i] = done.value
+        if not rows:
+            return finals
+        if report is not None and rows[0]["epoch"] < epochs:
+            report({k: float(np.mean([row[k] for row in rows])) if k != "epoch" else rows[0]["epoch"]
+                    for k in rows[0]})
+
+
+def _combine(config: dict[str, Any], parts: list[Splits], finals: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(finals[0])
+    out["fold_values"] = {m: [float(f[m]) for f in finals] for m in SCALARS}
+    out["fold_std"] = {m: float(np.std(v)) for m, v in out["fold_values"].items()}
+    out.update({m: float(np.mean(v)) for m, v in out["fold_values"].items()})
+    out["train_loss"] = float(np.mean([f["train_loss"] for f in finals]))
+    out["seconds"] = float(sum(f["seconds"] for f in finals))
+    val = np.concatenate([f["logits"]["val"] for f in finals])
+    y_val = np.concatenate([s.val.y for s in parts])
+    oof = evaluate(y_val, val.astype(np.float64).argmax(1), out["class_counts"], config["minority"],
+                   parts[0].class_names, **config["metrics"])
+    out.update(per_class=oof["per_class"], confusion=oof["confusion"])
+    test = np.mean([f["logits"]["test"].astype(np.float32) for f in finals], axis=0)  # the folds' mean logits
+    out["logits"] = {**finals[0]["logits"], "val": val, "y_val": y_val, "test": test.astype(np.float16)}
+    if "test" in finals[0]:
+        out["test"] = {m: float(np.mean([f["test"][m] for f in finals])) for m in SCALARS}
+    return out
+
+
+def training(config: dict[str, Any], splits: Splits | None = None,
+             with_test: bool = False) -> Generator[dict[str, Any], None, dict[str, Any]]:
+    """One model's training, an epoch at a time: yields each epoch's row, returns the final metrics."""
     t0 = time.perf_counter()
     tcfg = config["train"]
     device = pick_device(tcfg, float(config["resources"]["gpu"]))
@@ -194,10 +248,9 @@ def run(config: dict[str, Any], report: Report | None = None, splits: Splits | N
         p.schedule.step(m)
         row = {"epoch": epoch, "train_loss": train_loss, **{k: v for k, v in m.items() if k in SCALARS}}
         curve.append(row)
-        if report is not None and epoch < epochs:
-            report(row)
         if not math.isfinite(row["train_loss"]):  # a diverged model's metrics would mean nothing
             raise TrialFailure("non_finite_loss", epoch=epoch)
+        yield row
     final = scores("val")
     final.update(epoch=epochs, train_loss=curve[-1]["train_loss"], class_counts=counts,
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,

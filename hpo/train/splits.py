@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from hpo.errors import UserError
 from hpo.train.longtail import longtail_counts, take_counts
@@ -124,3 +124,22 @@ def _enough_per_class(s: Splits, lt: dict[str, Any], split: dict[str, Any]) -> N
             fix = (f"raise data.split.val (now {split['val']})" + (" or use data.split.val_from: test"
                                                                    if split["val_from"] == "train" else ""))
         raise UserError(f"data: classes with fewer than {MIN_PER_CLASS} {name} images: {listed}; {fix}")
+
+
+def folds(data_cfg: dict[str, Any], s: Splits) -> list[Splits]:
+    """`data.split.folds` (k) x `repeats`: stratified folds of the non-test pool, i.e. the single
+    split's training and validation parts together (after the long-tail cut, so each validation
+    fold keeps the pool's proportions). The test split stays as it is, untouched."""
+    split = data_cfg["split"]
+    k, repeats = int(split["folds"]), int(split["repeats"])
+    if k < 2:
+        raise UserError(f"data.split.folds: {k} folds is not k-fold; use 0 for the single split or at least 2")
+    pool = ImageSet(np.concatenate([s.train.x, s.val.x]), np.concatenate([s.train.y, s.val.y]), s.class_names)
+    counts = np.bincount(pool.y, minlength=len(s.class_names))
+    if counts.min() < MIN_PER_CLASS * k:  # every validation fold keeps MIN_PER_CLASS of every class
+        c = int(counts.argmin())
+        raise UserError(f"data.split.folds: {k} folds need {MIN_PER_CLASS * k} images of each class in the "
+                        f"non-test pool; class {s.class_names[c]} has {counts[c]}: lower data.split.folds to at "
+                        f"most {counts[c] // MIN_PER_CLASS}")
+    cv = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=int(data_cfg["seed"]))
+    return [Splits(_subset(pool, tr), _subset(pool, va), s.test) for tr, va in cv.split(pool.x, pool.y)]

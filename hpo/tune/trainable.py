@@ -15,7 +15,8 @@ from hpo.tune.outcome import DETAILS, FAILED
 from hpo.views import artifacts
 
 # per-class values that travel to the driver as one JSON string (Ray flattens nested dicts)
-DETAIL_KEYS = ("per_class", "class_counts", "class_names", "minority", "shot_groups", "confusion")
+DETAIL_KEYS = ("per_class", "class_counts", "class_names", "minority", "shot_groups", "confusion",
+               "fold_values", "fold_std")  # the last two: k-fold trials only
 
 
 def trainable(config: dict[str, Any], spec: StudySpec) -> None:
@@ -26,7 +27,8 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     loop.set_threads(spec.cpu)  # don't let each trial grab every core
     cfg = spec.trial_config(config)
     try:
-        final = loop.run(cfg, report=tune.report)
+        folded = cfg["data"]["split"]["folds"] >= 2
+        final = (loop.run_folds if folded else loop.run)(cfg, report=tune.report)
     except Exception as exc:  # noqa: BLE001 - any trial failure must end as FAIL, not stop the study
         traceback.print_exc()  # into the trial's log under storage/ray/STUDY/
         details = getattr(exc, "details", {})
@@ -38,7 +40,7 @@ def trainable(config: dict[str, Any], spec: StudySpec) -> None:
     scalars = {k: v for k, v in final.items() if isinstance(v, (int, float, str))}
     scalars["worker_pid"] = os.getpid()  # with data_cached / data_loads: shows a worker's reuse
     scalars["ray_node"] = ray.get_runtime_context().get_node_id()
-    details = {k: final[k] for k in DETAIL_KEYS}
+    details = {k: final[k] for k in DETAIL_KEYS if k in final}
     try:
         files = artifacts.render(final)
     except Exception:  # noqa: BLE001 - plots are a convenience; the values are what counts

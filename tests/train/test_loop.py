@@ -127,3 +127,25 @@ def test_posthoc_tau_is_applied_at_evaluation() -> None:
                         shifted["class_counts"])
     assert shifted["macro_acc"] == pytest.approx(expected["macro_acc"], abs=0.02)
     assert np.array_equal(plain["logits"]["val"], shifted["logits"]["val"])
+
+
+def test_k_fold_trial_reports_the_fold_mean_and_records_each_fold_and_its_spread() -> None:
+    cfg = config(epochs=2)
+    cfg["data"]["split"].update(folds=3, repeats=1)
+    reported: list[dict] = []
+    final = loop.run_folds(cfg, report=reported.append)
+    folds = final["fold_values"]
+    assert len(folds["minority_f1"]) == 3 and len(set(folds["minority_f1"])) > 1  # tiny folds disagree
+    for m in ("minority_f1", "macro_acc"):
+        assert final[m] == pytest.approx(np.mean(folds[m]))  # the trial's value is the fold mean
+        assert final["fold_std"][m] == pytest.approx(np.std(folds[m])) and final["fold_std"][m] > 0
+    assert [r["epoch"] for r in reported] == [1]  # every epoch but the last, as a single-split trial
+    from hpo.train.splits import folds as fold_parts
+
+    firsts = [next(loop.training(cfg, part)) for part in fold_parts(cfg["data"], prepare(cfg["data"]))]
+    assert reported[0]["minority_f1"] == pytest.approx(np.mean([r["minority_f1"] for r in firsts]))  # MO-ASHA's view
+    single = prepare(cfg["data"])
+    pool = len(single.train.y) + len(single.val.y)
+    assert len(final["logits"]["val"]) == len(final["logits"]["y_val"]) == pool  # out-of-fold logits
+    assert len(final["logits"]["test"]) == len(single.test.y)
+    assert sum(v["support"] for v in final["per_class"].values()) == pool  # per-class: out of fold

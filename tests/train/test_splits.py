@@ -68,3 +68,34 @@ def test_a_users_class_with_one_training_image_exits_2(tmp_path) -> None:
     own = {**DIGITS_LT, "name": "npz", "params": {"file": str(path)}, "longtail": {**DIGITS_LT["longtail"], "profile": "auto"}}
     with pytest.raises(UserError, match=r"fewer than 2 (training|validation) images: 2 \(1\)"):
         prepare(own)
+
+
+def test_k_fold_covers_the_non_test_pool_once_per_repeat_and_leaves_test_alone() -> None:
+    from hpo.train.splits import folds
+
+    cfg = {**DIGITS_LT, "split": {**DIGITS_LT["split"], "folds": 3, "repeats": 2}}
+    single = prepare(cfg)
+    parts = folds(cfg, single)
+    assert len(parts) == 6
+    pool = len(single.train.y) + len(single.val.y)
+    for r in range(2):  # each repeat's validation folds partition the pool
+        val_sizes = [len(p.val.y) for p in parts[3 * r:3 * r + 3]]
+        assert sum(val_sizes) == pool and all(len(p.train.y) + len(p.val.y) == pool for p in parts[3 * r:3 * r + 3])
+        seen = np.concatenate([p.val.x.reshape(len(p.val.y), -1) for p in parts[3 * r:3 * r + 3]])
+        assert len(np.unique(seen, axis=0)) == len(np.unique(np.concatenate(
+            [single.train.x, single.val.x]).reshape(pool, -1), axis=0))  # every pool image, once
+    for p in parts:  # stratified: each fold's validation keeps the pool's class proportions
+        assert np.array_equal(p.test.y, single.test.y) and p.test.x is single.test.x
+        share = np.bincount(p.val.y, minlength=10) / len(p.val.y)
+        whole = np.bincount(np.concatenate([single.train.y, single.val.y]), minlength=10) / pool
+        assert np.abs(share - whole).max() < 0.02
+
+
+def test_k_fold_settings_that_cannot_work_exit_2() -> None:
+    from hpo.train.splits import folds
+
+    single = prepare(DIGITS_LT)
+    with pytest.raises(UserError, match=r"1 folds is not k-fold"):
+        folds({**DIGITS_LT, "split": {**DIGITS_LT["split"], "folds": 1, "repeats": 1}}, single)
+    with pytest.raises(UserError, match=r"40 folds need 80 images of each class.*class 8 has 38: lower data.split.folds to at most 19"):
+        folds({**DIGITS_LT, "split": {**DIGITS_LT["split"], "folds": 40, "repeats": 1}}, single)
