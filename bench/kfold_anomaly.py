@@ -15,8 +15,6 @@ loss, rebalancing choices, weight decay, optimiser and objectives are the shippe
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,21 +22,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from seeds import SHAPES, hpo, write_groups  # the anomaly shape's digits (bench/seeds.py)
+
 REPO = Path(__file__).resolve().parents[1]
 BASE = "anomaly_detection"
-
-
-def write_parts(path: Path, seed: int = 0) -> Path:
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.images * (255 / 16)).round().astype(np.uint8)  # (N, 8, 8) grey
-    rng = np.random.default_rng(seed)
-    good = rng.choice(np.flatnonzero(digits.target != 9), 250, replace=False)
-    bad = rng.choice(np.flatnonzero(digits.target == 9), 50, replace=False)
-    idx = np.concatenate([good, bad])
-    np.savez(path, x=x[idx], y=np.repeat([0, 1], [250, 50]), class_names=np.array(["good", "bad"]))
-    return path
 
 
 def study_file(folder: Path, name: str, npz: Path, split: dict[str, Any], n_trials: int) -> None:
@@ -50,13 +37,6 @@ def study_file(folder: Path, name: str, npz: Path, split: dict[str, Any], n_tria
     raw["train"] = {**raw["train"], "epochs": 10, "batch_size": 32, "augment": {}}
     raw["search"]["lr"] = {"low": 1.0e-4, "high": 1.0e-2, "log": True}
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-
-
-def hpo(*args: str, cwd: Path) -> str:
-    r = subprocess.run([sys.executable, "-m", "hpo.cli", *args], cwd=cwd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"hpo {args[0]} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return r.stdout
 
 
 def main() -> None:
@@ -75,7 +55,7 @@ def main() -> None:
     summary = []
     with tempfile.TemporaryDirectory(prefix="hpo-kfold-") as tmp_name:
         tmp = Path(tmp_name)
-        npz = write_parts(tmp / "parts.npz")
+        npz = write_groups(tmp / "parts.npz", SHAPES[BASE][0])
         for i, (label, split) in enumerate(variants.items()):
             name = f"anomaly_{i}"
             study_file(tmp, name, npz, split, a.n_trials)
