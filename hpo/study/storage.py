@@ -147,6 +147,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+def release_log_space(storage: optuna.storages.RDBStorage) -> None:
+    """After a write failed for lack of space: move SQLite's write-ahead log into the database and
+    truncate it, which frees the log's space (up to ~4 MB) for a last small write. Best effort: on a
+    disk with no room even for that, the checkpoint fails too and nothing changes."""
+    if storage.engine.dialect.name != "sqlite":
+        return
+    try:
+        with storage.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlalchemy.exc.SQLAlchemyError:
+        pass
+
+
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
     """Names of the studies in the storage, oldest first. `optuna.get_all_study_summaries` would
     load every trial of every study to count them (Optuna 5): minutes on a large storage."""

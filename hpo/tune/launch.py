@@ -21,7 +21,7 @@ import ray
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 
-from hpo.errors import UserError
+from hpo.errors import UserError, storage_failure
 from hpo.spec import StudySpec
 from hpo.study import coordination, fastread, settings
 from hpo.study import storage as st
@@ -39,6 +39,18 @@ Echo = Callable[[str], None]
 # and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py)
 _RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
             "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9"}
+
+
+FAIL_STORAGE = "storage_failure"  # a trial hpo ended because the storage refused a write
+
+
+class _QuietStorageFailures(logging.Filter):
+    """Tune logs a searcher's failed write as an ERROR with the whole SQLAlchemy traceback, then
+    raises it out of `fit`, where the CLI prints it as one line: drop the log record (unless
+    --verbose), so a full disk ends the launch with that one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and storage_failure(record.exc_info[1]))
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
         opt.echo("budget already reached; raise --n-trials to run more")
         return LaunchResult(study, 0, 0)
     launcher = coordination.Launcher(study)
+    searcher: StudySearch | None = None
     try:
         if launcher.others_alive and storage.engine.dialect.name == "sqlite":
             opt.echo(f"WARNING: {len(launcher.others_alive)} other launcher(s) are running on study {spec.name!r} "
@@ -107,6 +120,15 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
         if not existed and not fastread.counts_by_state(study):
             optuna.delete_study(study_name=spec.name, storage=storage)
+        raise
+    except Exception as exc:
+        if storage_failure(exc) and searcher is not None:  # no trial stays RUNNING because hpo stopped
+            ended, left = searcher.end_unfinished(FAIL_STORAGE)
+            if ended:
+                opt.echo(f"trials {ended} ended FAIL ({FAIL_STORAGE}): the storage refused a write")
+            if left:
+                opt.echo(f"trials {left} could not be marked FAIL either: they stay RUNNING under this "
+                         "launcher, which `hpo status` shows as gone and the next launch sweeps")
         raise
     finally:
         launcher.stop()
@@ -147,6 +169,8 @@ def _ray_session(spec: StudySpec, opt: Options) -> Iterator[None]:
     if not opt.verbose:
         for name in ("ray", "ray.tune", "ray.train", "ray.air"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        # a filter acts only on records logged to its own logger, not on those of child loggers
+        logging.getLogger("ray.tune.execution.tune_controller").addFilter(_QuietStorageFailures())
     try:
         have = ray.cluster_resources()
         for kind, want in (("CPU", spec.cpu), ("GPU", spec.gpu)):

@@ -80,6 +80,28 @@ class StudySearch(OptunaSearch):
         self.progress.trial_finished(ot_trial.number, outcome.state.name, outcome.values, outcome.reason,
                                      outcome.stopped_at)
 
+    def end_unfinished(self, reason: str) -> tuple[list[int], list[int]]:
+        """After a storage failure ends the launch: mark the trials this launcher asked for and never
+        told as FAIL with `reason`, so no trial stays RUNNING because hpo itself stopped. Best effort,
+        as the storage has just refused a write: returns (numbers ended, numbers it could not end);
+        those stay RUNNING under a launcher that is gone, which `hpo status` shows and the next
+        launch sweeps."""
+        from optuna.trial import TrialState
+
+        st.release_log_space(self._storage)  # SQLite: the WAL's space first, or this write fails too
+        ended: list[int] = []
+        left: list[int] = []
+        for trial_id, ot_trial in self._ot_trials.items():
+            if trial_id in self._completed_trials:
+                continue
+            try:
+                ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
+                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+                ended.append(ot_trial.number)
+            except Exception:  # noqa: BLE001 - still full: leave it to the sweep, say so
+                left.append(ot_trial.number)
+        return ended, left
+
     def _store_artifacts(self, ot_trial: Any, result: dict | None) -> None:
         if not (result and result.get(artifacts.RESULT_KEY)):
             return
