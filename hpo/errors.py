@@ -31,6 +31,11 @@ _FULL_ERRNOS = {28: "no space left on the device", 27: "file too large for this 
 _SQLITE_FAILURES = ("database or disk is full", "disk i/o error", "attempt to write a readonly database",
                     "unable to open database file")
 
+# PostgreSQL's SQLSTATE codes for the same (psycopg errors carry `.sqlstate`): the server's disk is
+# full, or the database takes no writes (a hot standby, default_transaction_read_only)
+_PG_FAILURES = {"53100": "the PostgreSQL server's disk is full",
+                "25006": "the PostgreSQL database is read-only (a read-only transaction or a standby)"}
+
 
 def storage_failure(exc: BaseException) -> str | None:
     """One line saying why the storage (database, artifacts, export file) took no write, or None
@@ -41,6 +46,8 @@ def storage_failure(exc: BaseException) -> str | None:
         if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
             where = f" ({exc.filename})" if exc.filename else ""
             return f"{_FULL_ERRNOS[exc.errno]}{where}"
+        if getattr(exc, "sqlstate", None) in _PG_FAILURES:
+            return _PG_FAILURES[exc.sqlstate]  # type: ignore[attr-defined]
         text = str(exc).lower()
         hit = next((s for s in _SQLITE_FAILURES if s in text), None)
         if hit and type(exc).__name__ == "OperationalError":

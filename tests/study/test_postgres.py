@@ -104,3 +104,30 @@ def test_password_stays_out_of_output_exports_logs_ray_folder_and_errors(
         logs = [p for p in tmp_ray.rglob("*.log") if p.is_file() and p.stat().st_size < 50_000_000
                 and SENTINEL.encode() in p.read_bytes()]
         assert not logs, logs
+
+
+def test_a_read_only_postgresql_database_is_read_by_status_and_export_and_a_launch_says_why_not(
+        server: PostgresServer, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from test_fastread import make_study
+
+    admin = sa.create_engine(server.url().replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE readonly")
+    url = server.url().rsplit("/", 1)[0] + "/readonly"
+    make_study(url, "kept", 30)
+    with admin.connect() as conn:  # every later session of this database takes no writes
+        conn.exec_driver_sql("ALTER DATABASE readonly SET default_transaction_read_only = on")
+    admin.dispose()
+    status = hpo("status", "--study", "kept", "--storage", url, cwd=tmp_path)
+    export = hpo("export", "--study", "kept", "--storage", url, "--out", str(tmp_path / "front.yaml"), cwd=tmp_path)
+    assert status.returncode == 0 and "COMPLETE" in status.stdout, status.stderr
+    assert export.returncode == 0 and "configs:" in (tmp_path / "front.yaml").read_text(), export.stderr
+    write_study(tmp_path / "spaces", "fresh", train={"epochs": 1}, budget={"n_trials": 1, "max_concurrent": 1})
+    launch = hpo("launch", "--study", "fresh", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    assert launch.returncode == 1, launch.stdout + launch.stderr
+    assert launch.stderr.count("\n") == 1 and "Traceback" not in launch.stderr, launch.stderr
+    assert "hpo: error: the PostgreSQL database is read-only" in launch.stderr, launch.stderr
+    assert optuna.get_all_study_names(storage=url) == ["kept"]  # nothing was created
