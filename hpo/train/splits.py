@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
@@ -45,10 +45,10 @@ def _subset(s: ImageSet, idx: np.ndarray) -> ImageSet:
 def _carve(s: ImageSet, fraction: float, seed: int, what: str) -> tuple[ImageSet, ImageSet]:
     """Stratified split of `s` into (rest, carved) with `fraction` of each class carved out."""
     counts = np.bincount(s.y, minlength=len(s.class_names))
-    if (counts < 2).any():
-        few = [s.class_names[k] for k in np.flatnonzero(counts < 2)]
-        raise UserError(f"data.split: classes {few} have fewer than 2 images, too few to carve a {what} split; "
-                        f"lower data.longtail.ratio or use data.split.val_from: test")
+    if (counts < 2).any():  # the source's own counts (a cut part is checked before it is carved)
+        few = ", ".join(f"{s.class_names[k]} ({counts[k]})" for k in np.flatnonzero(counts < 2))
+        raise UserError(f"data.split: classes with fewer than 2 images, too few to carve a {what} split: {few}; "
+                        "add images of those classes, or merge or drop them")
     try:
         rest, carved = train_test_split(np.arange(len(s.y)), test_size=fraction, stratify=s.y, random_state=seed)
     except ValueError as exc:  # sklearn: the fraction leaves fewer images than classes
@@ -82,6 +82,7 @@ def prepare(data_cfg: dict[str, Any]) -> Splits:
     seed, split = int(data_cfg["seed"]), data_cfg["split"]
     lt = {**data_cfg["longtail"], "profile": profile(data_cfg)}
     val_from = split["val_from"]
+    carved_from_cut = False  # the validation part comes out of the (cut) training part
     if "all" in parts:
         pool = parts["all"]
         pool, test = _carve(pool, split["test"], seed, "test")
@@ -89,6 +90,8 @@ def prepare(data_cfg: dict[str, Any]) -> Splits:
             pool, val = _carve(pool, split["val"] / (1 - split["test"]), seed, "val")
         train = cut_longtail(pool, lt, seed)
         if val_from == "train":
+            carved_from_cut = True
+            _enough(train, "training", lambda: _fix(_counts(train), lt, split, True))
             train, val = _carve(train, split["val"], seed, "val")
     else:
         train, test = cut_longtail(parts["train"], lt, seed), parts["test"]
@@ -97,33 +100,60 @@ def prepare(data_cfg: dict[str, Any]) -> Splits:
         elif val_from == "test":
             test, val = _carve(test, split["val"], seed, "val")
         else:
+            carved_from_cut = True
+            _enough(train, "training", lambda: _fix(_counts(train), lt, split, True))
             train, val = _carve(train, split["val"], seed, "val")
-    out = Splits(train, val, test)
-    _enough_per_class(out, lt, split)
-    return out
+    # the cut's counts: a validation part carved from the cut training part took some of them
+    cut = _counts(train) + (_counts(val) if carved_from_cut else 0)
+    _enough(train, "training", lambda: _fix(cut, lt, split, carved_from_cut))
+    _enough(val, "validation", lambda: _fix(cut, lt, split, carved_from_cut, validation=True))
+    return Splits(train, val, test)
 
 
 MIN_PER_CLASS = 2  # one image gives a per-class F1 of 0 or 1 and nothing to resample from
 
 
-def _enough_per_class(s: Splits, lt: dict[str, Any], split: dict[str, Any]) -> None:
-    """Every class keeps at least MIN_PER_CLASS training and validation images, else exit 2 with a fix."""
-    for name, part in (("training", s.train), ("validation", s.val)):
-        counts = np.bincount(part.y, minlength=len(s.class_names))
-        few = np.flatnonzero(counts < MIN_PER_CLASS)
-        if not len(few):
-            continue
-        listed = ", ".join(f"{s.class_names[k]} ({counts[k]})" for k in few)
-        if name == "training" and lt["profile"] != "none":
-            head = int(counts.max())  # the head class keeps n_max: the tail keeps int(n_max / ratio)
-            fix = (f"lower data.longtail.ratio to at most {head // MIN_PER_CLASS} (the head class keeps {head}) "
-                   "or use data.longtail.profile: none")
-        elif name == "training":
-            fix = "add images of those classes, or merge or drop them"
-        else:
-            fix = (f"raise data.split.val (now {split['val']})" + (" or use data.split.val_from: test"
-                                                                   if split["val_from"] == "train" else ""))
-        raise UserError(f"data: classes with fewer than {MIN_PER_CLASS} {name} images: {listed}; {fix}")
+def _counts(part: ImageSet) -> np.ndarray:
+    return np.bincount(part.y, minlength=len(part.class_names))
+
+
+def _enough(part: ImageSet, name: str, fix: Callable[[], str]) -> None:
+    """Every class keeps at least MIN_PER_CLASS images in PART, else exit 2 naming them and FIX."""
+    counts = _counts(part)
+    few = np.flatnonzero(counts < MIN_PER_CLASS)
+    if len(few):
+        listed = ", ".join(f"{part.class_names[k]} ({counts[k]})" for k in few)
+        raise UserError(f"data: classes with fewer than {MIN_PER_CLASS} {name} images: {listed}; {fix()}")
+
+
+def _fix(cut: np.ndarray, lt: dict[str, Any], split: dict[str, Any], carved_from_cut: bool,
+         validation: bool = False) -> str:
+    """What to change when a class has too few images. CUT: the class counts of the long-tailed
+    training part before any validation part was carved from it (its head class keeps n_max)."""
+    other_val = " or use data.split.val_from: test" if split["val_from"] == "train" else ""
+    if validation and not carved_from_cut:
+        return f"raise data.split.val (now {split['val']}){other_val}"
+    if lt["profile"] == "none":
+        return "add images of those classes, or merge or drop them" if not validation else \
+            f"raise data.split.val (now {split['val']}){other_val}"
+    n_max, k = int(cut.max()), len(cut)
+    # the smallest class must keep `need` images: 2, or enough that a stratified validation part
+    # of split.val leaves 2 on each side (about: sklearn rounds each class's share)
+    need = MIN_PER_CLASS
+    if carved_from_cut:
+        need = int(np.ceil(MIN_PER_CLASS / min(split["val"], 1 - split["val"])))
+    # found with the cut's own arithmetic: int(n_max * ratio^-1) truncates (98 at ratio 49 keeps 1)
+    ratio = n_max // need
+    while ratio >= 1 and min(longtail_counts(n_max, k, lt["profile"], ratio, float(lt["minority_fraction"]))) < need:
+        ratio -= 1
+    if ratio <= 1:  # ratio 1 is no cut at all
+        return (f"the head class keeps only {n_max} images, too few for a long-tail cut that leaves {need} of every "
+                "class: use data.longtail.profile: none" + (", or data.split.val_from: test" if other_val else ""))
+    bound = "about" if carved_from_cut else "at most"
+    both = " for training and validation" if carved_from_cut else ""
+    ways = [f"lower data.longtail.ratio to {bound} {ratio} (the head class keeps {n_max}, the smallest then "
+            f"{need}{both})", "use data.longtail.profile: none"] + (["use data.split.val_from: test"] if other_val else [])
+    return ", ".join(ways[:-1]) + ", or " + ways[-1]
 
 
 def folds(data_cfg: dict[str, Any], s: Splits) -> list[Splits]:

@@ -79,9 +79,21 @@ def test_split_that_leaves_a_class_without_validation_images(tmp_path: Path) -> 
     with pytest.raises(UserError, match=r"data.split: cannot carve a stratified|without (validation|training) images"):
         prepare({**cfg("npz", {"file": str(path)}), "split": {"val": 0.05, "test": 0.05, "val_from": "test"}})
     root = write_cifar10_root(tmp_path / "c", train_per_class=10, test_per_class=10)
-    with pytest.raises(UserError, match=r"fewer than 2 images, too few to carve a val split"):
+    with pytest.raises(UserError, match=r"fewer than 2 training images: seven \(1\), eight \(1\), nine \(1\); "
+                                        r"the head class keeps only 10 images, too few for a long-tail cut that "
+                                        r"leaves 10 of every class: use data.longtail.profile: none, or "
+                                        r"data.split.val_from: test"):
         prepare(cfg("cifar10", {"root": str(root), "verify": False}, profile="exp", val_from="train") | {
             "longtail": {"profile": "exp", "ratio": 10, "minority_fraction": 0.5}})
+
+
+def test_a_users_class_of_one_image_cannot_be_split_and_the_message_says_so(tmp_path: Path) -> None:
+    path = write_npz(tmp_path / "d.npz", per_class=10)
+    arrays = dict(np.load(path))
+    keep = np.flatnonzero(arrays["y"] != 2)[:].tolist() + np.flatnonzero(arrays["y"] == 2)[:1].tolist()
+    np.savez(path, **{k: v[sorted(keep)] for k, v in arrays.items()})
+    with pytest.raises(UserError, match=r"too few to carve a test split: 2 \(1\); add images of those classes"):
+        prepare(cfg("npz", {"file": str(path)}))
 
 
 @pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each

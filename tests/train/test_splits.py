@@ -57,6 +57,43 @@ def test_a_cut_leaving_a_class_one_training_image_exits_2_with_the_largest_ratio
     assert min(prepare(at_most).class_counts) == 2  # the suggested ratio does fit
 
 
+def test_the_suggested_ratio_follows_the_cuts_own_truncation(tmp_path) -> None:
+    from datafiles import write_npz
+
+    # 164 a class leaves a head of 98 after the test and validation parts: 98 * 49^-1 is
+    # 1.999... in floating point, which the cut truncates to 1, so 98 // 2 = 49 would not fit
+    path = write_npz(tmp_path / "d.npz", per_class=164)
+    cfg = {**DIGITS_LT, "name": "npz", "params": {"file": str(path)}}
+    at = lambda r: {**cfg, "longtail": {**cfg["longtail"], "ratio": r}}  # noqa: E731
+    with pytest.raises(UserError, match=r"9 \(1\); lower data.longtail.ratio to at most 48 \(the head class keeps 98"):
+        prepare(at(60))
+    with pytest.raises(UserError, match=r"9 \(1\)"):
+        prepare(at(49))
+    assert min(prepare(at(48)).class_counts) == 2
+
+
+def test_a_validation_part_carved_from_the_cut_asks_for_a_ratio_that_leaves_both_parts_two() -> None:
+    carved = {**DIGITS_LT, "split": {**DIGITS_LT["split"], "val_from": "train"}}
+    for ratio, short in ((100, r"training images: 9 \(1\)"), (60, r"validation images: 7 \(1\), 8 \(1\), 9 \(0\)")):
+        with pytest.raises(UserError, match=short + r"; lower data.longtail.ratio to about 13 \(the head class keeps "
+                                              r"139, the smallest then 10 for training and validation\), use "
+                                              r"data.longtail.profile: none, or use data.split.val_from: test"):
+            prepare({**carved, "longtail": {**carved["longtail"], "ratio": ratio}})
+    s = prepare({**carved, "longtail": {**carved["longtail"], "ratio": 13}})
+    assert min(s.class_counts) >= 2 and np.bincount(s.val.y).min() >= 2
+
+
+def test_hpo_check_refuses_a_cut_that_leaves_one_image(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import write_study
+    from hpo.cli import main
+
+    write_study(tmp_path, "steep", data={"longtail": {"profile": "exp", "ratio": 100}})
+    assert main(["check", "--study", "steep", "--spaces-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "classes with fewer than 2 training images: 8 (1), 9 (1)" in err, err
+    assert "lower data.longtail.ratio to at most 52" in err
+
+
 def test_a_users_class_with_one_training_image_exits_2(tmp_path) -> None:
     from datafiles import write_npz
 
