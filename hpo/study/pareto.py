@@ -24,6 +24,12 @@ def signs(directions: Sequence[Any]) -> list[int]:
     return [1 if str(getattr(d, "name", d)).lower().startswith("max") else -1 for d in directions]
 
 
+def reference(sgn: Sequence[int]) -> list[float]:
+    """The hypervolume reference point: the worst value of a [0, 1] metric, 0 when maximised and 1
+    when minimised (every hpo metric is such a fraction)."""
+    return [0.0 if s > 0 else 1.0 for s in sgn]
+
+
 def dominates(a: Point, b: Point, sgn: Sequence[int]) -> bool:
     """a dominates b: no worse in every objective, better in one."""
     return all(s * x >= s * y for x, y, s in zip(a, b, sgn)) and any(s * x > s * y for x, y, s in zip(a, b, sgn))
@@ -128,7 +134,7 @@ def growing_hypervolume(groups: Iterable[tuple[int, Sequence[Point]]], sgn: Sequ
     """(number, hypervolume of the front of every point so far) after each group of points (a trial's
     one point, or its whole post-hoc curve), reference 0 / 1 per direction. Only the front so far is
     kept: a dominated point adds no volume."""
-    ref = [0.0 if s > 0 else 1.0 for s in sgn]
+    ref = reference(sgn)
     points: list[Point] = []
     out: list[tuple[int, float]] = []
     for number, group in groups:

@@ -112,10 +112,10 @@ def rows(study: optuna.Study, pts: Sequence[Point]) -> list[dict[str, Any]]:
 
 def hypervolumes(study: optuna.Study, pts: Sequence[Point]) -> tuple[float, float]:
     """(plain front's, post-hoc front's) hypervolume on validation, reference 0 / 1 per direction."""
-    from hpo.study.pareto import hypervolume
+    from hpo.study.pareto import hypervolume, reference
 
     sgn = signs(study.directions)
-    ref = [0.0 if s > 0 else 1.0 for s in sgn]
+    ref = reference(sgn)
     plain = [t.values for t in full_trials(study)]
     return hypervolume(plain, sgn, ref), hypervolume([p.values for p in pts], sgn, ref)
 
