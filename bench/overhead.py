@@ -62,7 +62,7 @@ def time_optuna(spec: StudySpec, url: str, n: int, concurrent: int) -> tuple[flo
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = DefineByRun(spec)
     study = optuna.create_study(study_name="optuna_alone", storage=url, directions=spec.directions,
-                                sampler=build_sampler(spec, 0))
+                                sampler=build_sampler(spec, 0).sampler)
 
     def objective(trial: optuna.Trial) -> tuple[float, float]:
         space(trial)

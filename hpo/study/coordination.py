@@ -85,7 +85,11 @@ _STUDY_USER_ATTRS = sa.table("study_user_attributes", sa.column("study_id"), sa.
 def _delete_study_user_attrs(study: optuna.Study, keys: list[str]) -> None:
     """Optuna has no call that deletes a user attribute; delete its rows from the RDB storage's
     table `study_user_attributes` (study_id, key, value_json), in one transaction."""
-    storage = getattr(study._storage, "_backend", study._storage)  # under Optuna's _CachedStorage
+    from hpo.study import fastread
+
+    storage = fastread.rdb(study)
+    if storage is None:
+        return  # not an RDB storage: no table to delete from
     with storage.engine.begin() as conn:
         for i in range(0, len(keys), 500):  # SQLite allows 999 bound parameters per statement
             conn.execute(sa.delete(_STUDY_USER_ATTRS).where(_STUDY_USER_ATTRS.c.study_id == study._study_id,

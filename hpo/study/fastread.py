@@ -32,14 +32,18 @@ from hpo.study.storage import ATTR_STOPPED_EARLY
 
 SCHEMA: dict[str, tuple[str, ...]] = {
     "studies": ("study_id", "study_name"),
-    "trials": ("trial_id", "number", "study_id", "state"),
+    "trials": ("trial_id", "number", "study_id", "state", "datetime_start", "datetime_complete"),
     "trial_values": ("trial_value_id", "trial_id", "objective", "value", "value_type"),
     "trial_params": ("param_id", "trial_id", "param_name", "param_value", "distribution_json"),
     "trial_user_attributes": ("trial_user_attribute_id", "trial_id", "key", "value_json"),
+    "trial_system_attributes": ("trial_system_attribute_id", "trial_id", "key", "value_json"),
+    "trial_intermediate_values": ("trial_intermediate_value_id", "trial_id", "step", "intermediate_value",
+                                  "intermediate_value_type"),
 }
-_T = {name: sa.table(name, *(sa.column(c) for c in cols)) for name, cols in SCHEMA.items()}
+_TYPES = {"datetime_start": sa.DateTime(), "datetime_complete": sa.DateTime()}  # SQLite keeps them as text
+_T = {name: sa.table(name, *(sa.column(c, _TYPES.get(c)) for c in cols)) for name, cols in SCHEMA.items()}
 CHUNK = 500  # ids per IN (...): SQLite allows 999 bound parameters per statement
-_INF = {"INF_POS": float("inf"), "INF_NEG": float("-inf")}
+_INF = {"INF_POS": float("inf"), "INF_NEG": float("-inf"), "NAN": float("nan")}
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,10 @@ class Row:
 
 
 def rdb(study: optuna.Study) -> optuna.storages.RDBStorage | None:
-    """The study's RDB storage (under Optuna's cache), or None: then the readers use Optuna's API."""
+    """The study's RDB storage (under Optuna's cache or hpo's SamplerStorage), or None: then the
+    readers use Optuna's API."""
     storage = getattr(study, "_storage", None)
-    storage = getattr(storage, "_backend", storage)
+    storage = getattr(storage, "_backend", None) or getattr(storage, "backend", None) or storage
     return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
 
@@ -220,3 +225,50 @@ def frozen(study: optuna.Study, of: Sequence[Row], attrs: bool = True) -> list[F
                         distributions=got_params[r.number][1], user_attrs=got_attrs.get(r.number, {}),
                         system_attrs={}, intermediate_values={}, trial_id=r.trial_id or -1)
             for r in of]
+
+
+def sampler_trials(storage: optuna.storages.RDBStorage, study_id: int, newer_than: int,
+                   also: Iterable[int] = ()) -> list[FrozenTrial]:
+    """The trials of study `study_id` whose id is over `newer_than` or in `also`, whole but for
+    their user attributes: what a sampler and `study.ask` read (states, values, params, system
+    attributes, intermediate values, datetimes), in id order. hpo.study.sampler_storage serves
+    the launch's asks from these: the user attributes (config, per-class metrics, confusion
+    matrix) are most of a trial's bytes, and no sampler reads them."""
+    t, v, p = _T["trials"], _T["trial_values"], _T["trial_params"]
+    sa_, iv = _T["trial_system_attributes"], _T["trial_intermediate_values"]
+    also = sorted(set(also))
+    picked = sa.or_(t.c.trial_id > newer_than, *(t.c.trial_id.in_(chunk) for chunk in _chunks(also)))
+    ids = sa.select(t.c.trial_id).where(t.c.study_id == study_id, picked)
+    state_of = {s.name: s for s in TrialState}
+    with storage.engine.connect() as conn:
+        head = conn.execute(sa.select(t.c.trial_id, t.c.number, sa.cast(t.c.state, sa.String), t.c.datetime_start,
+                                      t.c.datetime_complete).where(t.c.study_id == study_id, picked)
+                            .order_by(t.c.trial_id)).all()
+        values: dict[int, list[float]] = {}
+        for tid, value, kind in conn.execute(sa.select(v.c.trial_id, v.c.value, v.c.value_type)
+                                             .where(v.c.trial_id.in_(ids)).order_by(v.c.trial_id, v.c.objective)):
+            values.setdefault(tid, []).append(value if kind == "FINITE" else _INF[kind])
+        params: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        for tid, name, value, text in conn.execute(
+                sa.select(p.c.trial_id, p.c.param_name, p.c.param_value, p.c.distribution_json)
+                .where(p.c.trial_id.in_(ids)).order_by(p.c.param_id)):
+            dist = _distribution(text)
+            got, dists = params.setdefault(tid, ({}, {}))
+            got[name], dists[name] = dist.to_external_repr(value), dist
+        system: dict[int, dict[str, Any]] = {}
+        for tid, key, value in conn.execute(sa.select(sa_.c.trial_id, sa_.c.key, sa_.c.value_json)
+                                            .where(sa_.c.trial_id.in_(ids)).order_by(sa_.c.trial_system_attribute_id)):
+            system.setdefault(tid, {})[key] = json.loads(value)
+        steps: dict[int, dict[int, float]] = {}
+        for tid, step, value, kind in conn.execute(
+                sa.select(iv.c.trial_id, iv.c.step, iv.c.intermediate_value, iv.c.intermediate_value_type)
+                .where(iv.c.trial_id.in_(ids)).order_by(iv.c.trial_id, iv.c.step)):
+            steps.setdefault(tid, {})[step] = value if kind == "FINITE" else _INF[kind]
+    out = []
+    for tid, number, state, start, complete in head:
+        got, dists = params.get(tid, ({}, {}))
+        out.append(FrozenTrial(number=number, state=state_of[state], value=None, values=values.get(tid),
+                               datetime_start=start, datetime_complete=complete, params=got, distributions=dists,
+                               user_attrs={}, system_attrs=system.get(tid, {}),
+                               intermediate_values=steps.get(tid, {}), trial_id=tid))
+    return out

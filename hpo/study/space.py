@@ -6,11 +6,13 @@ when another takes certain values (`when:`), e.g. LDAM's C only when loss == lda
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import optuna
 
 from hpo.spec import Param, StudySpec, catalog
+from hpo.spec.options import Int
 from hpo.spec.registry import Registry
 
 
@@ -40,38 +42,50 @@ class DefineByRun:
                 taken[p.name] = p.value(suggest(trial, p))
 
 
-SAMPLERS: Registry[Callable[..., optuna.samplers.BaseSampler]] = Registry(catalog.SAMPLER, fixed=("seed",))
+@dataclass(frozen=True)
+class Sampling:
+    """A study's sampler and how many finished trials it sees (0: all; hpo.study.sampler_storage)."""
+
+    sampler: optuna.samplers.BaseSampler
+    window: int = 0
+
+
+SAMPLERS: Registry[Callable[..., Sampling]] = Registry(catalog.SAMPLER, fixed=("seed",))
+_WINDOW = "the sampler sees the last N finished trials plus the Pareto front (0: every trial)"
 
 
 # GP is the study-file default: on the digits-LT bench it reached random search's hypervolume in
-# 17-24 trials, where TPE and NSGA-II never did (bench/search_efficiency.py)
-@SAMPLERS.register("gp")
-def gp(seed: int) -> optuna.samplers.BaseSampler:
+# 17-24 trials, where TPE and NSGA-II never did (bench/search_efficiency.py). A GP costs O(n^3) in
+# the trials it sees (~8 s an ask at 1,000 trials on 2 cores): a window of 500 by default.
+@SAMPLERS.register("gp", window=Int(500, low=0, doc=_WINDOW))
+def gp(seed: int, window: int) -> Sampling:
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler)."""
-    return optuna.samplers.GPSampler(seed=seed)
+    return Sampling(optuna.samplers.GPSampler(seed=seed), window)
 
 
-@SAMPLERS.register("tpe")
-def tpe(seed: int) -> optuna.samplers.BaseSampler:
+# TPE's cost grows linearly (~0.2 s an ask at 10,000 trials on 2 cores): every trial by default
+@SAMPLERS.register("tpe", window=Int(0, low=0, doc=_WINDOW))
+def tpe(seed: int, window: int) -> Sampling:
     """Multivariate tree-structured Parzen estimator."""
     # constant liar: a RUNNING trial counts as a poor result, so concurrent trials spread out
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    return Sampling(optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True), window)
 
 
+# no window: NSGA-II picks its parents by generation from every trial; random search reads none
 @SAMPLERS.register("nsga2")
-def nsga2(seed: int) -> optuna.samplers.BaseSampler:
+def nsga2(seed: int) -> Sampling:
     """NSGA-II genetic algorithm."""
-    return optuna.samplers.NSGAIISampler(seed=seed)
+    return Sampling(optuna.samplers.NSGAIISampler(seed=seed))
 
 
 @SAMPLERS.register("random")
-def random(seed: int) -> optuna.samplers.BaseSampler:
+def random(seed: int) -> Sampling:
     """Independent uniform draws."""
-    return optuna.samplers.RandomSampler(seed=seed)
+    return Sampling(optuna.samplers.RandomSampler(seed=seed))
 
 
-def build_sampler(spec: StudySpec, n_existing_trials: int, launcher_id: str | None = None) -> optuna.samplers.BaseSampler:
-    """The study's sampler, seeded for this launch.
+def build_sampler(spec: StudySpec, n_existing_trials: int, launcher_id: str | None = None) -> Sampling:
+    """The study's sampler, seeded for this launch, and its window.
 
     A resumed study re-seeded with the same seed would replay the same random start-up draws and
     repeat parameters already tried; offsetting by the trial count keeps a lone launch

@@ -24,6 +24,7 @@ from ray.tune.search import ConcurrencyLimiter
 from hpo.errors import UserError, storage_failure
 from hpo.spec import StudySpec
 from hpo.study import coordination, fastread, settings
+from hpo.study.sampler_storage import SamplerStorage
 from hpo.study import storage as st
 from hpo.study.space import DefineByRun, build_sampler
 from hpo.tune import RAY_DIR
@@ -141,11 +142,13 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
               launcher: coordination.Launcher, budget: int, version: int, opt: Options) -> StudySearch:
     progress = Progress(spec.metric_names, spec.directions, budget, [list(r.values) for r in fastread.full_rows(study)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
+    sampling = build_sampler(spec, sum(fastread.counts_by_state(study).values()),
+                             launcher.id if launcher.others_alive else None)
     return StudySearch(
         space=DefineByRun(spec), metric=spec.metric_names,
-        mode=["max" if d == "maximize" else "min" for d in spec.directions],
-        sampler=build_sampler(spec, sum(fastread.counts_by_state(study).values()), launcher.id if launcher.others_alive else None),
-        study_name=spec.name, storage=storage,
+        mode=["max" if d == "maximize" else "min" for d in spec.directions], sampler=sampling.sampler,
+        # asks read the study lean, through the sampler's window: hpo/study/sampler_storage.py
+        study_name=spec.name, storage=SamplerStorage(storage, sampling.window),
         spec=spec, progress=progress, artifact_store=artifacts.store(opt.artifact_dir or artifacts.artifact_dir()),
         budget=budget, launcher_id=launcher.id, settings_version=version,
     )

@@ -89,7 +89,7 @@ def test_a_launcher_joining_a_live_one_sees_it_and_is_seeded_apart(sqlite_url: s
         spec = parse_spec({**raw, "sampler": {"name": "random", "seed": 0}}, "x.yaml")
 
         def first_draw(launcher_id: str | None) -> float:
-            return optuna.create_study(sampler=build_sampler(spec, 0, launcher_id)).ask().suggest_float("x", 0, 1)
+            return optuna.create_study(sampler=build_sampler(spec, 0, launcher_id).sampler).ask().suggest_float("x", 0, 1)
 
         assert first_draw(None) == first_draw(None)  # a lone launch is reproducible
         assert first_draw(second.id) != first_draw(None)  # a joining one draws apart

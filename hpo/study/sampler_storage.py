@@ -1,0 +1,162 @@
+"""The storage a launch's searcher asks through: Optuna's RDB storage, with the trials its
+sampler reads fetched lean and kept.
+
+Every `study.ask` reads the study's trials (`get_all_trials`): Optuna's WAITING queue, then the
+sampler's history. Optuna's own cache (`_CachedStorage`, which Optuna puts over an RDBStorage)
+loads each trial whole the first time, user attributes included; an hpo trial carries its
+config, per-class metrics and confusion matrix there, so the first ask of a launch on a
+10,000-trial study took 11-15 s of ORM rows and JSON on 2 cores. Here a finished trial is read
+once, without user attributes (no sampler reads them), through hpo.study.fastread; unfinished
+trials are read again at each call, as Optuna's cache does. Every other call, reads of one
+trial and every write go to the RDB storage unchanged, so `trial.user_attrs` through this
+storage are whole: only `get_all_trials` leaves them out.
+
+A long study can also be shown to the sampler through a window (`sampler.window` in the study
+file): the last N finished trials, plus every COMPLETE trial on the Pareto front of the whole
+study (kept exact as trials arrive, so a good old trial is never forgotten), plus every
+unfinished one. A Gaussian process costs O(n^3) in the trials it sees: Optuna's GPSampler took
+~3 s an ask at 100 trials and ~8 s at 1,000 on this 2-core box, so `gp` looks at a window of 500
+by default (bench/storage_scale.py --sampler-cost measures it).
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Container, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.study import fastread, pareto
+
+
+class _Seen:
+    """One study's trials as last read: finished ones are final, unfinished ones are re-read."""
+
+    def __init__(self) -> None:
+        self.trials: dict[int, FrozenTrial] = {}  # by number
+        self.unfinished: set[int] = set()  # trial ids
+        self.last_finished = -1  # trial id: every trial up to it was read once finished or is in `unfinished`
+        self.front: list[FrozenTrial] = []  # COMPLETE trials no other COMPLETE one dominates
+
+
+class SamplerStorage(BaseStorage):
+    """`backend` for everything, but `get_all_trials`: lean and cached, through a window of the
+    last `window` finished trials and the front when `window` is over 0 (see the module)."""
+
+    def __init__(self, backend: RDBStorage, window: int = 0) -> None:
+        self.backend, self.window = backend, window
+        self._seen: dict[int, _Seen] = {}
+        self._lock = threading.Lock()
+        self._directions: dict[int, list[StudyDirection]] = {}  # fixed at creation; asked several times an ask
+
+    @property
+    def engine(self) -> Any:
+        return self.backend.engine
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        with self._lock:
+            seen = self._seen.setdefault(study_id, _Seen())
+            done = []
+            for trial in fastread.sampler_trials(self.backend, study_id, seen.last_finished, seen.unfinished):
+                seen.trials[trial.number] = trial
+                if trial.state.is_finished():
+                    seen.unfinished.discard(trial._trial_id)
+                    seen.last_finished = max(seen.last_finished, trial._trial_id)
+                    done.append(trial)
+                else:
+                    seen.unfinished.add(trial._trial_id)
+            trials = [t for _, t in sorted(seen.trials.items())]
+            if self.window:
+                trials = self._through_window(study_id, seen, done, trials)
+        trials = [t for t in trials if states is None or t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    def _through_window(self, study_id: int, seen: _Seen, new: list[FrozenTrial],
+                        trials: list[FrozenTrial]) -> list[FrozenTrial]:
+        complete = [t for t in new if t.state == TrialState.COMPLETE]
+        if complete:  # a trial off the front never comes back onto it: the front of front + new is exact
+            seen.front = pareto.nondominated(seen.front + complete, pareto.signs(self.get_study_directions(study_id)))
+        finished = [t.number for t in trials if t.state.is_finished()]
+        if len(finished) <= self.window:
+            return trials
+        keep = set(finished[-self.window:]) | {t.number for t in seen.front}
+        return [t for t in trials if t.number in keep or not t.state.is_finished()]
+
+    # everything else: the RDB storage itself
+    def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
+        return self.backend.create_new_study(directions, study_name)
+
+    def delete_study(self, study_id: int) -> None:
+        self.backend.delete_study(study_id)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.backend.set_study_user_attr(study_id, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self.backend.set_study_system_attr(study_id, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        return self.backend.get_study_id_from_name(study_name)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        return self.backend.get_study_name_from_id(study_id)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        if study_id not in self._directions:
+            self._directions[study_id] = self.backend.get_study_directions(study_id)
+        return list(self._directions[study_id])
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.backend.get_study_user_attrs(study_id)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self.backend.get_study_system_attrs(study_id)
+
+    def get_all_studies(self) -> list[optuna.study.StudySummary | Any]:
+        return self.backend.get_all_studies()
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
+                        distribution: BaseDistribution) -> None:
+        self.backend.set_trial_param(trial_id, param_name, param_value_internal, distribution)
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        trial_id = self.backend.create_new_trial(study_id, template_trial)
+        with self._lock:
+            self._seen.setdefault(study_id, _Seen()).unfinished.add(trial_id)  # read at the next call
+        return trial_id
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        return self.backend.get_trial_id_from_study_id_trial_number(study_id, trial_number)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        return self.backend.set_trial_state_values(trial_id, state=state, values=values)
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        self.backend.set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.backend.set_trial_user_attr(trial_id, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self.backend.set_trial_system_attr(trial_id, key, value)
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        return self.backend.get_trial(trial_id)
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        return self.backend.get_trial_user_attrs(trial_id)
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        return self.backend.get_trial_system_attrs(trial_id)
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        return self.backend.get_best_trial(study_id)
+
+    def remove_session(self) -> None:
+        self.backend.remove_session()
