@@ -246,23 +246,23 @@ def sampler_trials(storage: optuna.storages.RDBStorage, study_id: int, newer_tha
                             .order_by(t.c.trial_id)).all()
         values: dict[int, list[float]] = {}
         for tid, value, kind in conn.execute(sa.select(v.c.trial_id, v.c.value, v.c.value_type)
-                                             .where(v.c.trial_id.in_(ids)).order_by(v.c.trial_id, v.c.objective)):
+                                             .where(v.c.trial_id.in_(ids)).order_by(v.c.trial_id, v.c.objective)).all():
             values.setdefault(tid, []).append(value if kind == "FINITE" else _INF[kind])
         params: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
         for tid, name, value, text in conn.execute(
                 sa.select(p.c.trial_id, p.c.param_name, p.c.param_value, p.c.distribution_json)
-                .where(p.c.trial_id.in_(ids)).order_by(p.c.param_id)):
+                .where(p.c.trial_id.in_(ids)).order_by(p.c.param_id)).all():
             dist = _distribution(text)
             got, dists = params.setdefault(tid, ({}, {}))
             got[name], dists[name] = dist.to_external_repr(value), dist
         system: dict[int, dict[str, Any]] = {}
         for tid, key, value in conn.execute(sa.select(sa_.c.trial_id, sa_.c.key, sa_.c.value_json)
-                                            .where(sa_.c.trial_id.in_(ids)).order_by(sa_.c.trial_system_attribute_id)):
+                                            .where(sa_.c.trial_id.in_(ids)).order_by(sa_.c.trial_system_attribute_id)).all():
             system.setdefault(tid, {})[key] = json.loads(value)
         steps: dict[int, dict[int, float]] = {}
         for tid, step, value, kind in conn.execute(
                 sa.select(iv.c.trial_id, iv.c.step, iv.c.intermediate_value, iv.c.intermediate_value_type)
-                .where(iv.c.trial_id.in_(ids)).order_by(iv.c.trial_id, iv.c.step)):
+                .where(iv.c.trial_id.in_(ids)).order_by(iv.c.trial_id, iv.c.step)).all():
             steps.setdefault(tid, {})[step] = value if kind == "FINITE" else _INF[kind]
     out = []
     for tid, number, state, start, complete in head:

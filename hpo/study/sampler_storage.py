@@ -77,6 +77,11 @@ class SamplerStorage(BaseStorage):
         trials = [t for t in trials if states is None or t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials
 
+    def warm(self, study_name: str) -> None:
+        """Read the study's trials now, so that the first ask reads only what changed since (the
+        launch calls this while Ray starts: hpo.tune.ray_start)."""
+        self.get_all_trials(self.get_study_id_from_name(study_name), deepcopy=False)
+
     def _through_window(self, study_id: int, seen: _Seen, new: list[FrozenTrial],
                         trials: list[FrozenTrial]) -> list[FrozenTrial]:
         complete = [t for t in new if t.state == TrialState.COMPLETE]

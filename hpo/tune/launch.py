@@ -29,18 +29,13 @@ from hpo.study import storage as st
 from hpo.study.space import DefineByRun, build_sampler
 from hpo.tune import RAY_DIR
 from hpo.tune.mo_asha import SCHEDULERS
+from hpo.tune.ray_start import RAY_LOGGERS, RayStart
 from hpo.tune.searcher import StudySearch
 from hpo.tune.trainable import trainable
 from hpo.views import artifacts, notes
 from hpo.views.progress import Progress
 
 Echo = Callable[[str], None]
-
-# Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
-# and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py)
-_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-            "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9"}
-
 
 FAIL_STORAGE = "storage_failure"  # a trial hpo ended because the storage refused a write
 
@@ -73,6 +68,7 @@ class Options:
     trial_fn: Callable[..., None] | None = None  # replaces `trainable` (bench/overhead.py: no-op trials)
     artifact_dir: Path | None = None
     allow_changed_settings: bool = False  # relaunch with other fixed settings (hpo.study.settings)
+    ray_start: RayStart | None = None  # Ray already starting (hpo.cli begins it before the heavy imports)
 
     def echo(self, line: str) -> None:
         if not self.quiet:
@@ -85,9 +81,17 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
     Trials that FAIL are replaced (up to budget.max_failed per launch); RUNNING trials of a
     launcher that is gone are swept first (coordination.sweep). `flags` are `Options` fields.
     """
+    opt = Options(**flags)
+    ray_start = opt.ray_start or RayStart(opt.ray_address, opt.verbose)  # Ray boots while the study is prepared
+    try:
+        return _launch(spec, url, opt, ray_start)
+    finally:
+        ray_start.stop()
+
+
+def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart) -> LaunchResult:
     from hpo.train.preflight import check_study, class_table  # torch, only once the spec is valid
 
-    opt = Options(**flags)
     if not opt.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = st.open_storage(url)
@@ -116,7 +120,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
                      "in this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
                      "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
         searcher = _searcher(spec, storage, study, launcher, budget, version, opt)
-        with _ray_session(spec, opt):
+        with _ray_session(spec, opt, ray_start):
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
         if not existed and not fastread.counts_by_state(study):
@@ -144,47 +148,37 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
                         stream=open(os.devnull, "w") if opt.quiet else None)
     sampling = build_sampler(spec, sum(fastread.counts_by_state(study).values()),
                              launcher.id if launcher.others_alive else None)
+    asks = SamplerStorage(storage, sampling.window)  # the study read lean, through the sampler's window
+    asks.warm(spec.name)  # while Ray starts
     return StudySearch(
         space=DefineByRun(spec), metric=spec.metric_names,
         mode=["max" if d == "maximize" else "min" for d in spec.directions], sampler=sampling.sampler,
-        # asks read the study lean, through the sampler's window: hpo/study/sampler_storage.py
-        study_name=spec.name, storage=SamplerStorage(storage, sampling.window),
+        study_name=spec.name, storage=asks,
         spec=spec, progress=progress, artifact_store=artifacts.store(opt.artifact_dir or artifacts.artifact_dir()),
         budget=budget, launcher_id=launcher.id, settings_version=version,
     )
 
 
 @contextlib.contextmanager
-def _ray_session(spec: StudySpec, opt: Options) -> Iterator[None]:
-    """A local Ray (or the cluster at --ray-address) that has the resources a trial asks for."""
-    for k, v in _RAY_ENV.items():
-        os.environ.setdefault(k, v)
-    # with `compile: true`, Inductor's compiled kernels go to one on-disk cache under storage/ that
-    # every worker of the machine reads: a model compiles once, not once per worker
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str((RAY_DIR.parent / "inductor").resolve()))
+def _ray_session(spec: StudySpec, opt: Options, ray_start: RayStart) -> Iterator[None]:
+    """The Ray started by `ray_start` (local, or the cluster at --ray-address), once it has the
+    resources a trial asks for."""
     # Ray warns when the define-by-run call takes over a second; with the GP sampler that call is
     # the model fit (sampling, not training), which is expected
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space` argument took")
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=opt.ray_address, include_dashboard=False, configure_logging=True,
-                 logging_level=logging.INFO if opt.verbose else logging.ERROR, log_to_driver=opt.verbose)
+    ray_start.wait()
     if not opt.verbose:
-        for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+        for name in RAY_LOGGERS:  # ray.init set its own level on "ray"
             logging.getLogger(name).setLevel(logging.ERROR)
         # a filter acts only on records logged to its own logger, not on those of child loggers
         logging.getLogger("ray.tune.execution.tune_controller").addFilter(_QuietStorageFailures())
-    try:
-        have = ray.cluster_resources()
-        for kind, want in (("CPU", spec.cpu), ("GPU", spec.gpu)):
-            if want > have.get(kind, 0):  # Ray would leave every trial PENDING, forever
-                raise UserError(f"{spec.path}: resources.{kind.lower()} = {want:g} per trial, but the Ray cluster "
-                                f"has {have.get(kind, 0):g} {kind}(s); lower it, or join a cluster that has them "
-                                "(--ray-address)")
-        yield
-    finally:
-        if started_here:
-            ray.shutdown()
+    have = ray.cluster_resources()
+    for kind, want in (("CPU", spec.cpu), ("GPU", spec.gpu)):
+        if want > have.get(kind, 0):  # Ray would leave every trial PENDING, forever
+            raise UserError(f"{spec.path}: resources.{kind.lower()} = {want:g} per trial, but the Ray cluster "
+                            f"has {have.get(kind, 0):g} {kind}(s); lower it, or join a cluster that has them "
+                            "(--ray-address)")
+    yield
 
 
 def _fit(spec: StudySpec, searcher: StudySearch, opt: Options, left: int) -> float:

@@ -1,0 +1,94 @@
+"""Ray started on a thread while the launch gets ready.
+
+`ray.init` on a fresh machine is ~3 s of mostly waiting on 2 cores: the GCS, the raylet and
+Ray's API server start as processes and register. The launch meanwhile imports Tune, Optuna
+and scikit-learn, checks the data and opens the study (~2.5 s), so `hpo launch` starts Ray
+first (right after the study file is validated) and joins it when Tune needs it: the first
+trial is asked ~2 s sooner (bench/storage_scale.py times it). `ray.init` allows a thread; the
+one thing it sets only from the main thread, a SIGTERM handler that exits through `sys.exit`
+so Ray shuts down cleanly, is set here from the main thread instead.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from hpo.tune import RAY_DIR
+
+# Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
+# and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py). Set before Ray
+# starts: its processes and the workers they start inherit the environment.
+ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+       "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9"}
+RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air")
+
+
+class RayStart:
+    """`ray.init` on a thread (nothing, when Ray is already up in this process); `wait` waits for
+    it and raises what it raised, `stop` shuts down the Ray it started."""
+
+    def __init__(self, address: str | None = None, verbose: bool = False) -> None:
+        for k, v in ENV.items():
+            os.environ.setdefault(k, v)
+        # with `compile: true`, Inductor's compiled kernels go to one on-disk cache under storage/
+        # that every worker of the machine reads: a model compiles once, not once per worker
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str((RAY_DIR.parent / "inductor").resolve()))
+        import ray
+
+        self.error: BaseException | None = None
+        if not verbose:  # before init: it logs its start-up at INFO
+            for name in RAY_LOGGERS:
+                logging.getLogger(name).setLevel(logging.ERROR)
+        self._thread: threading.Thread | None = None
+        self._ready, self._release = threading.Event(), threading.Event()
+        self._used = False  # set by `wait`: Tune needed this Ray
+        if ray.is_initialized():  # the caller's Ray (bench/overhead.py, tests): used, not stopped
+            self._ready.set()
+            return
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        kwargs = {"address": address, "include_dashboard": False, "configure_logging": True,
+                  "logging_level": logging.INFO if verbose else logging.ERROR, "log_to_driver": verbose}
+        self._thread = threading.Thread(target=self._init, args=(kwargs,), daemon=True, name="hpo-ray-init")
+        self._thread.start()
+
+    def _init(self, kwargs: dict) -> None:
+        import ray
+
+        try:
+            ray.init(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the main thread by `wait`
+            self.error = exc
+        finally:
+            self._ready.set()
+        # Ray's own processes die with the thread that started them (they are started with a
+        # parent-death signal, which follows the parent *thread*): this thread lives until `stop`
+        self._release.wait()
+        if not self._used and ray.is_initialized():
+            ray.shutdown()  # the launch ended before it needed Ray
+
+    def wait(self) -> None:
+        """Block until Ray is up (raises what `ray.init` raised)."""
+        self._used = True
+        self._ready.wait()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Shut down the Ray started here. A launch that ends before it needed Ray (bad data, a
+        storage that refuses writes) does not wait for Ray's start to finish: the thread shuts
+        it down when it is up, or the process exits first and Ray's processes with it."""
+        import ray
+
+        if self._thread is None:
+            return
+        if self._used:
+            self._ready.wait()
+            if ray.is_initialized():
+                ray.shutdown()
+        self._release.set()
+        if self._used:
+            self._thread.join()
