@@ -15,6 +15,7 @@ to a temp folder) on the same databases in the same run: before / after side by 
 
     python bench/storage_scale.py                                  # 1,000 and 10,000 trials, SQLite
     python bench/storage_scale.py --baseline 55983a0 --timeout 120 # and the code before the fast reads
+    python bench/storage_scale.py --sampler-cost                   # seconds per GP / TPE ask, with and without a window
 """
 from __future__ import annotations
 
@@ -334,6 +335,57 @@ def table(results: dict, sizes: list[int], timeout: float) -> None:
                 print(f"{backend} {command} at {big} trials: before / after = {ratio}")
 
 
+def sampler_cost(urls: dict, sizes: list[int], asks: int = 3) -> None:
+    """Seconds per ask (sample the cb_focal_beta space, tell a value) of GP and TPE as hpo runs
+    them (hpo.study.sampler_storage), on a copy of each SQLite study, with and without a window."""
+    import sqlite3
+
+    from hpo.study import storage as st
+    from hpo.study.sampler_storage import SamplerStorage
+    from hpo.study.space import SAMPLERS, DefineByRun
+
+    space = DefineByRun(_spec())
+    print(f"\nsampler cost: seconds per ask (mean of {asks}), the study read through SamplerStorage")
+    print(f"{'sampler':<8} {'window':>7}" + "".join(f"{f'{n} trials':>14}" for n in sizes))
+    for name, windows in (("tpe", (0,)), ("gp", (0, 500))):
+        for window in windows:
+            cells = []
+            for n in sizes:
+                if name == "gp" and not window and n > 1000:  # O(n^3): minutes an ask
+                    cells.append("-")
+                    continue
+                with tempfile.TemporaryDirectory() as tmp:
+                    with sqlite3.connect(urls[("sqlite", n)][len("sqlite:///"):]) as src, \
+                            sqlite3.connect(f"{tmp}/copy.db") as dst:
+                        src.backup(dst)
+                    lean = SamplerStorage(st.open_storage(f"sqlite:///{tmp}/copy.db"), window)
+                    study = optuna.load_study(study_name=NAME, storage=lean,
+                                              sampler=SAMPLERS.build(name, seed=0, window=window).sampler)
+                    lean.warm(NAME)
+                    study.ask()  # the study's WAITING trial: fixed parameters
+                    space(study.ask())  # untimed: GP imports torch at its first fit
+                    t0 = time.perf_counter()
+                    for _ in range(asks):
+                        trial = study.ask()
+                        space(trial)
+                        study.tell(trial, [0.5, 0.5])
+                    cells.append(f"{(time.perf_counter() - t0) / asks:.2f}")
+            print(f"{name:<8} {window or 'all':>7}" + "".join(f"{c:>14}" for c in cells), flush=True)
+
+
+def _analyze(url: str) -> None:
+    """VACUUM ANALYZE the freshly built study now, so the server's autovacuum does not run
+    during the timings (and the planner has statistics, as on a database in use)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        engine.dispose()
+
+
 def _postgres(tmp: Path):
     sys.path.insert(0, str(REPO / "tests"))
     from pgserver import PostgresServer, pg_bin
@@ -355,6 +407,7 @@ def main() -> None:
     ap.add_argument("--baseline", metavar="REV", help="also time the hpo package of this git revision")
     ap.add_argument("--postgres", action="store_true", help="also on a PostgreSQL server started on loopback")
     ap.add_argument("--keep", type=Path, help="folder for the SQLite files: built once, reused by later runs")
+    ap.add_argument("--sampler-cost", action="store_true", help="only time GP and TPE asks on the SQLite studies")
     a = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sizes = ([a.floor] if a.floor else []) + [a.small, a.trials]
@@ -368,23 +421,30 @@ def main() -> None:
             urls[("sqlite", n)] = f"sqlite:///{path.resolve()}"
             if not path.exists():
                 print(f"building {n} trials in {path}: {build(urls[('sqlite', n)], n):.1f} s", flush=True)
+        if a.sampler_cost:
+            sampler_cost(urls, sizes)
+            return
+        codes = {"after": REPO}  # the working tree
+        if a.baseline:
+            codes["before"] = extract(a.baseline, tmp / "baseline")
+        print(f"timing hpo status / export / report (wall seconds of the process) and hpo launch (to its first "
+              f"trial asked), {a.repeat} runs each:")
+        # SQLite first, with no server running: a PostgreSQL server vacuuming the studies just built
+        # would take CPU from the SQLite runs on a small machine
+        results = measure(codes, urls, a.repeat, a.timeout, tmp)
         server = _postgres(tmp) if a.postgres else None
-        try:
-            if server is not None:
+        if server is not None:
+            try:
                 for n in sizes:
                     urls[("postgresql", n)] = server.url().rsplit("/", 1)[0] + f"/scale{n}"
                     subprocess.run([sys.executable, "-c", f"import sqlalchemy as sa; e=sa.create_engine({server.url()!r},"
                                     f"isolation_level='AUTOCOMMIT'); e.connect().exec_driver_sql('CREATE DATABASE scale{n}')"],
                                    check=True)
                     print(f"building {n} trials on PostgreSQL: {build(urls[('postgresql', n)], n):.1f} s", flush=True)
-            codes = {"after": REPO}  # the working tree
-            if a.baseline:
-                codes["before"] = extract(a.baseline, tmp / "baseline")
-            print(f"timing hpo status / export / report (wall seconds of the process) and hpo launch (to its first "
-                  f"trial asked), {a.repeat} runs each:")
-            results = measure(codes, urls, a.repeat, a.timeout, tmp)
-        finally:
-            if server is not None:
+                    _analyze(urls[("postgresql", n)])
+                results.update(measure(codes, {k: v for k, v in urls.items() if k[0] == "postgresql"}, a.repeat,
+                                       a.timeout, tmp))
+            finally:
                 server.stop()
         table(results, sizes, a.timeout)
         same_output(tmp, urls, list(codes))

@@ -75,25 +75,10 @@ def prune(study: optuna.Study, now: float | None = None) -> int:
     gone = [ATTR_LAUNCHER_PREFIX + k for k, v in launchers(study).items()
             if not launcher_alive(v, now) and now - float(v.get("heartbeat", 0)) > PRUNE_AFTER_S]
     if gone:
-        _delete_study_user_attrs(study, gone)
+        from hpo.study import fastread
+
+        fastread.delete_study_user_attrs(study, gone)
     return len(gone)
-
-
-_STUDY_USER_ATTRS = sa.table("study_user_attributes", sa.column("study_id"), sa.column("key"))
-
-
-def _delete_study_user_attrs(study: optuna.Study, keys: list[str]) -> None:
-    """Optuna has no call that deletes a user attribute; delete its rows from the RDB storage's
-    table `study_user_attributes` (study_id, key, value_json), in one transaction."""
-    from hpo.study import fastread
-
-    storage = fastread.rdb(study)
-    if storage is None:
-        return  # not an RDB storage: no table to delete from
-    with storage.engine.begin() as conn:
-        for i in range(0, len(keys), 500):  # SQLite allows 999 bound parameters per statement
-            conn.execute(sa.delete(_STUDY_USER_ATTRS).where(_STUDY_USER_ATTRS.c.study_id == study._study_id,
-                                                            _STUDY_USER_ATTRS.c.key.in_(keys[i:i + 500])))
 
 
 class Launcher:

@@ -284,3 +284,38 @@ def test_many_trials_are_read_by_one_study_wide_query_with_the_same_result(studi
     few = (fastread.params(study, rows), fastread.user_attrs(study, rows[::2]))
     monkeypatch.setattr(fastread, "CHUNK", 5)  # 4 x 5 < the trials asked for: the study-wide branch
     assert (fastread.params(study, rows), fastread.user_attrs(study, rows[::2])) == few
+
+
+def test_set_user_attrs_writes_what_optunas_calls_write_in_one_go(url: str) -> None:
+    storage = st.open_storage(url)
+    ours = optuna.create_study(study_name="attrs-ours", storage=storage, directions=["maximize", "minimize"])
+    theirs = optuna.create_study(study_name="attrs-theirs", storage=storage, directions=["maximize", "minimize"])
+    attrs = {"config": {"loss": {"name": "focal", "gamma": 2.0}}, "confusion": [[1, 2], [3, 4]], "n": 3,
+             "reason": "oom", "none": None, "flag": True}
+    a, b = ours.ask(), theirs.ask()
+    a.set_user_attr("n", 1)  # an earlier value of a key is replaced, as Optuna replaces it
+    b.set_user_attr("n", 1)
+    fastread.set_user_attrs(a, attrs)
+    for key, value in attrs.items():
+        b.set_user_attr(key, value)
+    ours.tell(a, [0.5, 0.5])
+    theirs.tell(b, [0.5, 0.5])
+    fresh = optuna.load_study(study_name="attrs-ours", storage=st.open_storage(url))
+    assert fresh.trials[0].user_attrs == optuna.load_study(study_name="attrs-theirs", storage=storage).trials[0].user_attrs
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # a finished trial refuses, as in Optuna
+        fastread.set_user_attrs(a, {"late": 1})
+    memory = optuna.create_study(directions=["maximize", "minimize"])  # no RDB: Optuna's own calls
+    trial = memory.ask()
+    fastread.set_user_attrs(trial, attrs)
+    assert memory.trials[0].user_attrs == attrs
+
+
+def test_study_user_attrs_are_deleted_by_key(url: str) -> None:
+    study = optuna.create_study(study_name="attrs-delete", storage=st.open_storage(url))
+    for key in ("keep", "drop1", "drop2"):
+        study.set_user_attr(key, {"v": key})
+    other = optuna.create_study(study_name="attrs-delete-other", storage=st.open_storage(url))
+    other.set_user_attr("drop1", 1)
+    fastread.delete_study_user_attrs(study, ["drop1", "drop2"])
+    assert optuna.load_study(study_name="attrs-delete", storage=st.open_storage(url)).user_attrs == {"keep": {"v": "keep"}}
+    assert other.user_attrs == {"drop1": 1}  # another study's attribute of that name stays

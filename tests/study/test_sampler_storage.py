@@ -62,8 +62,12 @@ def test_every_trial_reads_as_optunas_but_for_user_attributes(url: str) -> None:
     for state in TrialState:
         assert [t.number for t in lean.get_all_trials(study_id, states=(state,))] == \
             [t.number for t in theirs if t.state == state]
-    # one trial read whole goes to Optuna: its user attributes are there
-    assert lean.get_trial(theirs[0]._trial_id).user_attrs == theirs[0].user_attrs
+    # a trial read alone is read whole, user attributes too, as Optuna reads it
+    for trial in theirs:
+        one = lean.get_trial(trial._trial_id)
+        assert _fields(one) == _fields(trial) and one.user_attrs == trial.user_attrs
+    with pytest.raises(KeyError):
+        lean.get_trial(10**9)
 
 
 def test_finished_trials_are_read_once_and_unfinished_ones_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
