@@ -37,6 +37,7 @@ def fixed_settings(spec: StudySpec) -> dict[str, Any]:
     """What every trial of the study trains with, searched fields left out (JSON-plain)."""
     cfg = spec.fixed_config()
     cfg.pop("resources")  # where a trial runs, not what it trains
+    cfg["train"].pop("cuda_graph", None)  # how the step runs: the same training, replayed (graph_step.py)
     cfg["objectives"] = [[o.name, o.direction] for o in spec.objectives]
     flat = flatten(json.loads(json.dumps(cfg, default=str)))
     for p in spec.search:

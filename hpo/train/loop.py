@@ -19,6 +19,7 @@ from hpo.spec.schema import METRICS
 from hpo.train import device_data, faults, losses, models, optim
 from hpo.train.augment import kornia_pipeline
 from hpo.train.device_data import DeviceData, DeviceSplits, View, keep_on_host, to_device
+from hpo.train.graph_step import GraphStep, unsupported
 from hpo.train.label_smoothing import LabelSmoothing
 from hpo.train.metrics import adjust, evaluate, softmax
 from hpo.train.rebalance import epoch_indices
@@ -69,10 +70,12 @@ def compiled(model: torch.nn.Module, mode: str | bool, device: torch.device) -> 
 
 
 def train_epoch(model: torch.nn.Module, criterion: torch.nn.Module, opt: torch.optim.Optimizer,
-                train: DeviceData, order: np.ndarray, batch_size: int, view: View) -> float:
+                train: DeviceData, order: np.ndarray, batch_size: int, view: View,
+                graph: GraphStep | None = None) -> float:
     """One pass over `order` (training indices, rebalanced); returns the mean loss. bf16 autocast on
     CUDA; the loss is summed on the device so no step waits for the GPU. The last batch may be
-    short: every image of the epoch trains (with a long tail it may be the rare class)."""
+    short: every image of the epoch trains (with a long tail it may be the rare class). With
+    `graph`, full batches go through it (hpo.train.graph_step) and a short one runs here."""
     model.train()
     device = train.device
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
@@ -80,6 +83,9 @@ def train_epoch(model: torch.nn.Module, criterion: torch.nn.Module, opt: torch.o
     total = torch.zeros((), device=device)
     for i in range(0, len(order), batch_size):
         idx = idx_all[i:i + batch_size]
+        if graph is not None and len(idx) == batch_size:
+            total += graph.step(idx) * len(idx)
+            continue
         with autocast:
             loss = criterion(model(train.batch(idx, view)), train.y[idx])
         opt.zero_grad(set_to_none=True)
@@ -117,6 +123,8 @@ class Parts:
     opt: torch.optim.Optimizer
     schedule: Schedule
     backbone: list[torch.nn.Parameter]
+    graph: GraphStep | None = None  # `train.cuda_graph` on CUDA: full batches replay one captured step
+    graph_state: str = "off"  # what the trial records: off, captured, or why it fell back to eager
 
 
 def build(config: dict[str, Any], splits: Splits, device: torch.device) -> Parts:
@@ -227,6 +235,11 @@ def training(config: dict[str, Any], splits: Splits | None = None,
     rng = np.random.default_rng(tcfg["seed"])
     p = build(config, splits, device)
     train_view, eval_view = views(config, dev, p.model)
+    if tcfg["cuda_graph"] and device.type == "cuda":
+        p.graph_state = unsupported(p.opt, dev.train, train_view) or "on"
+        if p.graph_state == "on":
+            p.graph = GraphStep(p.step_model, p.train_loss, p.opt, dev.train, train_view, int(tcfg["batch_size"]),
+                                capture=True, weighted=p.criterion)
     epochs, counts = int(tcfg["epochs"]), splits.class_counts
 
     kept: dict[str, np.ndarray] = {}  # the last logits of each split scored
@@ -255,7 +268,7 @@ def training(config: dict[str, Any], splits: Splits | None = None,
     final.update(epoch=epochs, train_loss=curve[-1]["train_loss"], class_counts=counts,
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
                  data_seconds=t_data, data_cached=cached, data_loads=device_data.stats["loads"], curve=curve,
-                 data_on_host=dev.train.on_host)
+                 data_on_host=dev.train.on_host, cuda_graph=_graph_state(p))
     test = scores("test")  # scored for `hpo train` only; a trial keeps its logits, nothing that chooses reads them
     if with_test:
         final["test"] = test
@@ -278,10 +291,18 @@ def _kept(final: dict[str, Any], kept: dict[str, np.ndarray], splits: Splits, mo
     return final
 
 
+def _graph_state(p: Parts) -> str:
+    """`off`; `captured N` (graphs captured: 1, more after a DRW switch or an unfreeze); or why the
+    step ran eager (`eager: ...`)."""
+    if p.graph is None:
+        return p.graph_state if p.graph_state == "off" else f"eager: {p.graph_state}"
+    return f"eager: {p.graph.fallback}" if p.graph.fallback else f"captured {p.graph.captures}"
+
+
 def _epoch(p: Parts, dev: DeviceSplits, order: np.ndarray, batch_size: int, view: View, epoch: int) -> float:
     try:
         faults.maybe_fail(epoch, p.model)
-        return train_epoch(p.step_model, p.train_loss, p.opt, dev.train, order, batch_size, view)
+        return train_epoch(p.step_model, p.train_loss, p.opt, dev.train, order, batch_size, view, p.graph)
     except torch.cuda.OutOfMemoryError:
         # free what this trial holds so the next trial on the GPU starts clean
         p.model = p.step_model = p.opt = None  # drop this trial's tensors before freeing the cache
