@@ -3,7 +3,9 @@
 (a) write-ups: a torchvision-style Dataset of PIL images, per-sample RandomCrop(32, padding=4) /
     RandomHorizontalFlip / ToTensor / Normalize, a DataLoader with 2 workers, float32.
 (b) hpo: `hpo.train.loop.train_epoch` on the data as one uint8 tensor on the device, batches by
-    index, crop / flip on the batch; on CUDA also bf16 autocast, channels_last, torch.compile.
+    index, crop / flip on the batch; on CUDA also bf16 autocast, channels_last.
+(c) on CUDA only: (b) with `train.cuda_graph` (hpo/train/graph_step.py): full batches replay one
+    captured step. Not yet run on a GPU (no GPU was lent to the session that added it).
 
 Same model, same images (scikit-learn's digits scaled to 32x32 RGB, tiled to --images), same
 batch size and optimiser. Prints images/s for each and the ratio (b) / (a).
@@ -122,12 +124,27 @@ def main() -> None:
         return len(y)  # train_epoch returns a Python float: the device has finished
 
     ips_b = timed(ours, a.epochs)
+    ips_c = None
+    if device.type == "cuda":  # (c): the same loop with full batches replaying one captured step
+        from hpo.train.graph_step import GraphStep
+
+        graph = GraphStep(step_model, criterion, opt_b, dev.train, view, a.batch, capture=True)
+
+        def graphed() -> int:
+            train_epoch(step_model, criterion, opt_b, dev.train, rng.permutation(len(y)), a.batch, view, graph)
+            return len(y)
+
+        ips_c = timed(graphed, a.epochs)
     print(f"model {a.model}{' ' + a.arch if kw else ''}, {a.images} images {a.image_size}x{a.image_size}x3, batch {a.batch}, device {a.device}, "
           f"{torch.get_num_threads()} torch threads")
     print(f"{'pipeline':<44}{'images/s':>12}")
     print(f"{'(a) write-ups: PIL + DataLoader(' + str(a.workers) + ' workers), fp32':<44}{ips_a:>12.0f}")
     print(f"{'(b) hpo: uint8 on device, batch augment':<44}{ips_b:>12.0f}")
     print(f"ratio (b) / (a): {ips_b / ips_a:.2f}")
+    if ips_c is not None:
+        state = f"eager: {graph.fallback}" if graph.fallback else f"captured {graph.captures}"
+        print(f"{'(c) hpo + train.cuda_graph (' + state[:30] + ')':<44}{ips_c:>12.0f}")
+        print(f"ratio (c) / (a): {ips_c / ips_a:.2f}   (c) / (b): {ips_c / ips_b:.2f}")
 
 
 if __name__ == "__main__":
