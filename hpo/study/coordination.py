@@ -6,8 +6,9 @@ keeps its own record. Each `hpo launch` registers itself on the study (a user at
 trials it asks for with its id. A launcher is alive while its heartbeat is fresh and, on its
 own host, while its pid exists. At start, a launch sweeps RUNNING trials whose launcher is gone:
 each becomes FAIL (`fail_reason: launcher_lost`) and its parameters are enqueued once more.
-It also deletes the records of launchers dead for over a day (`prune`), so a study launched
-thousands of times does not carry thousands of attributes into every liveness check.
+It also deletes the records of launchers that stopped, or that are dead for over a day
+(`prune`), so a study launched thousands of times does not carry thousands of attributes into
+every liveness check.
 
 The budget is study-wide and checked before every new trial, under a PostgreSQL advisory lock
 when the storage is PostgreSQL, so concurrent launchers never start more trials than the budget
@@ -16,6 +17,7 @@ leaves: the slot counts COMPLETE plus RUNNING trials of live launchers.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import socket
 import threading
@@ -69,11 +71,14 @@ def launchers_in(study_user_attrs: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def prune(study: optuna.Study, now: float | None = None) -> int:
-    """Delete the records of launchers that are dead and silent for over PRUNE_AFTER_S; returns
-    how many. A RUNNING trial such a launcher left behind is still swept: its owner is not alive."""
+    """Delete the records of launchers that stopped (they ended cleanly: nothing to wait for) or
+    are dead and silent for over PRUNE_AFTER_S (a crashed one stays a day, for `hpo status` to
+    show); returns how many. A RUNNING trial such a launcher left behind is still swept: its
+    owner is not alive. So a study relaunched a thousand times carries one stopped record, not a
+    thousand, into every liveness check."""
     now = time.time() if now is None else now
     gone = [ATTR_LAUNCHER_PREFIX + k for k, v in launchers(study).items()
-            if not launcher_alive(v, now) and now - float(v.get("heartbeat", 0)) > PRUNE_AFTER_S]
+            if v.get("stopped") or (not launcher_alive(v, now) and now - float(v.get("heartbeat", 0)) > PRUNE_AFTER_S)]
     if gone:
         from hpo.study import fastread
 
@@ -139,7 +144,15 @@ def _orphans(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
     running = fastread.rows(study, (TrialState.RUNNING,))
     owners = fastread.user_attrs(study, running, keys=[ATTR_OWNER])
-    return fastread.frozen(study, [r for r in running if owners.get(r.number, {}).get(ATTR_OWNER) not in alive])
+    unowned = [r for r in running if owners.get(r.number, {}).get(ATTR_OWNER) is None]
+    # a trial is stamped with its owner just after Optuna creates it: one without is a launcher's
+    # ask in flight (sweeping it would fail a live launcher's trial under it), or one whose
+    # launcher died in between; it counts as orphaned once it is older than a stale heartbeat
+    since = fastread.started(study, unowned)
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=STALE_AFTER_S)
+    stale = {r.number for r in unowned if since.get(r.number) is None or since[r.number] < cutoff}
+    return fastread.frozen(study, [r for r in running if r.number in stale or (
+        r.number not in since and owners.get(r.number, {}).get(ATTR_OWNER) not in alive)])
 
 
 def orphaned(study: optuna.Study) -> list[int]:

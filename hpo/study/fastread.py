@@ -149,6 +149,21 @@ def numbers_with_attr(study: optuna.Study, key: str) -> set[int]:
         return set(conn.execute(sa.select(trials.c.number).where(_in_study(study), has)).scalars())
 
 
+def started(study: optuna.Study, of: Sequence[Row]) -> dict[int, Any]:
+    """{number: datetime_start} of these trials (naive local time, as Optuna stores it)."""
+    storage = rdb(study)
+    if storage is None:
+        wanted = {r.number for r in of}
+        return {t.number: t.datetime_start for t in study.get_trials(deepcopy=False) if t.number in wanted}
+    t, ids = _T["trials"], _ids(of)
+    out: dict[int, Any] = {}
+    with storage.engine.connect() as conn:
+        for chunk in _chunks(sorted(ids)):
+            for tid, start in conn.execute(sa.select(t.c.trial_id, t.c.datetime_start).where(t.c.trial_id.in_(chunk))):
+                out[ids[tid]] = start
+    return out
+
+
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
     for i in range(0, len(ids), CHUNK):
         yield list(ids[i:i + CHUNK])

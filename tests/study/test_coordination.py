@@ -44,6 +44,18 @@ def test_sweep_fails_a_dead_launchers_trial_once_and_requeues_its_params(sqlite_
     assert not co.launcher_alive(co.launchers(study)[live.id])
 
 
+def test_a_trial_without_an_owner_yet_is_not_swept_until_it_is_stale(sqlite_url: str, monkeypatch) -> None:
+    """Between Optuna creating a trial and the launcher stamping its owner, another launcher's
+    sweep must not fail it (it did, with two launchers starting together on PostgreSQL: the
+    first launcher's next write to its own trial then raised UpdateFinishedTrialError)."""
+    study = optuna.create_study(storage=sqlite_url, directions=["maximize", "maximize"])
+    in_flight = study.ask()  # no owner attribute yet
+    assert co.orphaned(study) == [] and co.sweep(study) == []
+    assert study.get_trials()[in_flight.number].state == optuna.trial.TrialState.RUNNING
+    monkeypatch.setattr(co, "STALE_AFTER_S", 0.0)  # its launcher died between the ask and the stamp
+    assert co.sweep(study) == [in_flight.number]
+
+
 def test_a_launch_prunes_launchers_dead_for_over_a_day_and_keeps_the_rest(sqlite_url: str) -> None:
     study = optuna.create_study(storage=open_storage(sqlite_url), directions=["maximize", "maximize"])  # WAL: fast writes
     old = time.time() - co.PRUNE_AFTER_S - 60
@@ -52,15 +64,16 @@ def test_a_launch_prunes_launchers_dead_for_over_a_day_and_keeps_the_rest(sqlite
         storage.set_study_user_attr(study._study_id, f"{co.ATTR_LAUNCHER_PREFIX}old{i}",
                                     {"host": "elsewhere", "pid": i, "heartbeat": old, "stopped": i % 2 == 0})
     recent = {"host": "elsewhere", "pid": 1, "heartbeat": time.time() - 3600}  # dead an hour: kept
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "ended", {**recent, "stopped": True})  # ended cleanly: pruned
     alive_old = {"host": socket.gethostname(), "pid": os.getpid(), "heartbeat": old}  # pid lives, beat old: dead
     study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "recent", recent)
     study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + "beating", {"host": "elsewhere", "pid": 1,
                                                               "heartbeat": time.time()})
     study.set_user_attr("class_names", ["a", "b"])  # not a launcher record: never touched
-    assert len(co.launchers(study)) == 1002
+    assert len(co.launchers(study)) == 1003
     live = co.Launcher(study)
     try:
-        assert live.pruned == 1000
+        assert live.pruned == 1001
         again = optuna.load_study(study_name=study.study_name, storage=sqlite_url)  # read back from the file
         assert set(co.launchers(again)) == {"recent", "beating", live.id}
         assert again.user_attrs["class_names"] == ["a", "b"]
