@@ -15,9 +15,10 @@ which take half the time of Optuna's ORM; every write goes to the RDB storage un
 A long study can also be shown to the sampler through a window (`sampler.window` in the study
 file): the last N finished trials, plus every COMPLETE trial on the Pareto front of the whole
 study (kept exact as trials arrive, so a good old trial is never forgotten), plus every
-unfinished one. A Gaussian process costs O(n^3) in the trials it sees: Optuna's GPSampler took
-~3 s an ask at 100 trials and ~8 s at 1,000 on this 2-core box, so `gp` looks at a window of 500
-by default (bench/storage_scale.py --sampler-cost measures it).
+unfinished one. A Gaussian process's cost grows with the trials it sees (over all 10,000 trials
+of a study Optuna's GPSampler had not finished its first ask after 2.5 min, at 17 GB), so `gp`
+looks at a window of 500 by default: 2.1 s an ask at 10,000 trials on 2 cores, where TPE over
+every trial takes 0.17 s (bench/storage_scale.py --sampler-cost).
 """
 from __future__ import annotations
 

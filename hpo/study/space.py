@@ -55,8 +55,9 @@ _WINDOW = "the sampler sees the last N finished trials plus the Pareto front (0:
 
 
 # GP is the study-file default: on the digits-LT bench it reached random search's hypervolume in
-# 17-24 trials, where TPE and NSGA-II never did (bench/search_efficiency.py). A GP costs O(n^3) in
-# the trials it sees (~8 s an ask at 1,000 trials on 2 cores): a window of 500 by default.
+# 17-24 trials, where TPE and NSGA-II never did (bench/search_efficiency.py). A GP's cost grows
+# with the trials it sees (2.7 s an ask over 1,000 trials on 2 cores; over 10,000 it had not
+# finished in 2.5 min): a window of 500 by default (bench/storage_scale.py --sampler-cost).
 @SAMPLERS.register("gp", window=Int(500, low=0, doc=_WINDOW))
 def gp(seed: int, window: int) -> Sampling:
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler)."""
