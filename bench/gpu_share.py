@@ -96,8 +96,9 @@ def run_share(folder: Path, data: Path, share: float, epochs: int, smoke: bool) 
     stamps = [json.loads(line) for line in log.read_text().splitlines()]
     rows = [r for r in fastread.rows(study) if r.state.name == "COMPLETE"]
     trials = fastread.frozen(study, rows)
-    starts = [t.datetime_start.timestamp() for t in study.get_trials(deepcopy=False) if t.datetime_start]
-    ends = [t.datetime_complete.timestamp() for t in study.get_trials(deepcopy=False) if t.datetime_complete]
+    every = study.get_trials(deepcopy=False)
+    starts = [t.datetime_start.timestamp() for t in every if t.datetime_start]
+    ends = [t.datetime_complete.timestamp() for t in every if t.datetime_complete]
     images = sum(sum(t.user_attrs["class_counts"]) * epochs for t in trials)
     return {"trials": len(trials), "agg_ips": images / (max(ends) - min(starts)),
             "first_epoch_s": min(s["t"] for s in stamps) - t0,

@@ -151,8 +151,8 @@ def _orphans(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     since = fastread.started(study, unowned)
     cutoff = datetime.datetime.now() - datetime.timedelta(seconds=STALE_AFTER_S)
     stale = {r.number for r in unowned if since.get(r.number) is None or since[r.number] < cutoff}
-    return fastread.frozen(study, [r for r in running if r.number in stale or (
-        r.number not in since and owners.get(r.number, {}).get(ATTR_OWNER) not in alive)])
+    owned = [r for r in running if r not in unowned and owners[r.number][ATTR_OWNER] not in alive]
+    return fastread.frozen(study, [r for r in running if r.number in stale or r in owned])
 
 
 def orphaned(study: optuna.Study) -> list[int]:

@@ -92,8 +92,7 @@ class GraphStep:
     def step(self, idx: torch.Tensor) -> torch.Tensor:
         self.idx.copy_(idx)
         if not self.capture or self.fallback is not None:
-            self.opt.zero_grad(set_to_none=True)
-            return self._body()
+            return self._eager()
         if self._structure() != self.key:  # DRW switched on, or the backbone unfroze: capture anew
             self.key, self.graph, self.warm = self._structure(), None, 0
             self.criterion.to(self.train.device)  # a new weight tensor comes from the CPU

@@ -124,7 +124,7 @@ class Parts:
     schedule: Schedule
     backbone: list[torch.nn.Parameter]
     graph: GraphStep | None = None  # `train.cuda_graph` on CUDA: full batches replay one captured step
-    graph_state: str = "off"  # what the trial records: off, captured, or why it fell back to eager
+    graph_state: str = "off"  # without `graph`, what the trial records: off, or why the step runs eager
 
 
 def build(config: dict[str, Any], splits: Splits, device: torch.device) -> Parts:
@@ -236,8 +236,10 @@ def training(config: dict[str, Any], splits: Splits | None = None,
     p = build(config, splits, device)
     train_view, eval_view = views(config, dev, p.model)
     if tcfg["cuda_graph"] and device.type == "cuda":
-        p.graph_state = unsupported(p.opt, dev.train, train_view) or "on"
-        if p.graph_state == "on":
+        reason = unsupported(p.opt, dev.train, train_view)
+        if reason:
+            p.graph_state = f"eager: {reason}"
+        else:
             p.graph = GraphStep(p.step_model, p.train_loss, p.opt, dev.train, train_view, int(tcfg["batch_size"]),
                                 capture=True, weighted=p.criterion)
     epochs, counts = int(tcfg["epochs"]), splits.class_counts
@@ -295,7 +297,7 @@ def _graph_state(p: Parts) -> str:
     """`off`; `captured N` (graphs captured: 1, more after a DRW switch or an unfreeze); or why the
     step ran eager (`eager: ...`)."""
     if p.graph is None:
-        return p.graph_state if p.graph_state == "off" else f"eager: {p.graph_state}"
+        return p.graph_state
     return f"eager: {p.graph.fallback}" if p.graph.fallback else f"captured {p.graph.captures}"
 
 

@@ -13,23 +13,11 @@ from optuna.trial import TrialState
 from hpo.study import fastread
 from hpo.study import storage as st
 from hpo.study.sampler_storage import SamplerStorage
-from pgserver import PostgresServer, pg_bin
-from test_fastread import DISTS, make_study
+from test_fastread import DISTS, make_study, url  # noqa: F401 - url: the SQLite / PostgreSQL fixture
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 FIELDS = ("number", "state", "values", "params", "distributions", "system_attrs", "intermediate_values",
           "datetime_start", "datetime_complete", "_trial_id")
-
-
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=[
-    pytest.mark.postgres, pytest.mark.skipif(not pg_bin("initdb"), reason="no PostgreSQL server binaries")])])
-def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('sampler') / 'hpo.db'}"
-        return
-    pg = PostgresServer("sampler-storage-test").start()
-    yield pg.url()
-    pg.stop()
 
 
 def _study(url: str, name: str) -> optuna.Study:
