@@ -49,7 +49,7 @@ TRAIN = Table({
     "compile": Option("auto_bool", "auto", choices=("auto", True, False), doc="auto: on CUDA only"),
     # CUDA only: each full batch replays one captured step (hpo/train/graph_step.py); off by default
     # until a GPU run has measured it (README, Speed)
-    "cuda_graph": Bool(False, doc="replay the training step as a CUDA graph (SGD, no kornia stage)"),
+    "cuda_graph": Bool(False, doc="replay the training step as a CUDA graph (SGD, Adam, AdamW)"),
     # fine-tuning: the classifier head trains at lr, the rest at lr * backbone_lr_mult; for the
     # first freeze_epochs only the head trains (a linear probe)
     "backbone_lr_mult": Num(1.0, 0, low_open=True),

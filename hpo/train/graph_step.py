@@ -10,7 +10,8 @@ What a captured step needs, and how it gets it here:
   image of the epoch trains once (with a long tail the left-over images may be the rare class);
 - inputs in fixed buffers: the batch's indices are copied into one index tensor the graph reads;
 - values that change between epochs as device tensors updated in place: the learning rate of
-  each parameter group becomes a 1-element tensor that torch's schedulers `fill_`;
+  each parameter group becomes a 1-element tensor that torch's schedulers `fill_`; Adam's and
+  AdamW's step count lives on the device (`capturable`);
 - what changes the step's structure re-captures it: the loss's class weights (DRW switches them
   on, as another tensor) and which parameters train (`freeze_epochs`);
 - randomness: the augmentation's generator is registered with the graph, so each replay draws
@@ -19,10 +20,16 @@ What a captured step needs, and how it gets it here:
   capture, as torch's whole-network capture recipe does (cuDNN picks its kernels, the
   optimiser creates its momentum buffers).
 
-A step that cannot be captured (an operation that syncs with the host, the kornia stage, which
-draws its parameters on the CPU) falls back to eager for the rest of the run, and the trial
-records why (`graph_fallback`). On the CPU `capture=False` runs the very same step function
-eagerly from the same buffers: tests/train/test_graph_step.py checks it against the plain loop.
+Two input stages cannot be captured: the kornia stage (rotation, colour jitter, ... draw their
+parameters on the CPU, and some pick the images to change by a data-dependent mask) and a data
+set kept in host memory (each batch is copied in). With either, the step is *staged*: the input
+stage runs eager and writes the batch into a fixed input buffer, and the graph replays from
+there (forward, loss, backward, optimiser step): the launch-bound part is still one replay.
+
+A step that cannot be captured (an operation that syncs with the host) falls back to eager for
+the rest of the run, and the trial records why (`cuda_graph: eager: ...`). On the CPU
+`capture=False` runs the very same step function eagerly from the same buffers:
+tests/train/test_graph_step.py checks it against the plain loop.
 """
 from __future__ import annotations
 
@@ -35,14 +42,15 @@ from hpo.train.device_data import DeviceData, View
 WARMUP_STEPS = 3
 
 
-def unsupported(opt: torch.optim.Optimizer, train: DeviceData, view: View) -> str | None:
+# torch's optimisers whose step takes its learning rate as a device tensor and can be captured
+CAPTURABLE = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW)
+
+
+def unsupported(opt: torch.optim.Optimizer) -> str | None:
     """Why this run's step cannot be a graph, or None."""
-    if not isinstance(opt, torch.optim.SGD):
-        return f"optimizer {type(opt).__name__}: only SGD's step takes its learning rate as a device tensor here"
-    if train.on_host:
-        return "the data set is in host memory (over train.data_memory_mb): a batch is copied in, not gathered"
-    if view.pipeline is not None:
-        return "the kornia augmentation draws its parameters on the CPU"
+    if type(opt) not in CAPTURABLE:
+        names = ", ".join(c.__name__ for c in CAPTURABLE)
+        return f"optimizer {type(opt).__name__}: a captured step takes {names}"
     return None
 
 
@@ -67,18 +75,27 @@ class GraphStep:
         self.weighted = criterion if weighted is None else weighted
         self.capture, self.fallback = capture, None
         self.idx = torch.zeros(batch_size, dtype=torch.long, device=train.device)
+        # staged: the input stage (host copy, kornia) runs eager into `x` / `y`, the graph reads them
+        self.staged = train.on_host or view.pipeline is not None
+        self.x: torch.Tensor | None = None  # allocated at the first batch: its shape is the view's
+        self.y = torch.zeros(batch_size, dtype=train.y.dtype, device=train.device)
         self.graph: Any = None
         self.key: tuple | None = None
         self.loss: torch.Tensor | None = None
         self.warm = 0
         self.captures = 0
         lr_as_tensors(opt, train.device)
+        if capture:  # Adam / AdamW keep their step count on the device, where a replay advances it
+            for group in opt.param_groups:
+                if "capturable" in group:
+                    group["capturable"] = True
 
     def _body(self) -> torch.Tensor:
         """Forward, loss, backward, optimiser step on the batch in `self.idx`: what is captured."""
         device = self.train.device
+        x, y = (self.x, self.y) if self.staged else (self.train.batch(self.idx, self.view), self.train.y[self.idx])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            loss = self.criterion(self.model(self.train.batch(self.idx, self.view)), self.train.y[self.idx])
+            loss = self.criterion(self.model(x), y)
         loss.backward()
         self.opt.step()
         return loss.detach()
@@ -91,6 +108,12 @@ class GraphStep:
 
     def step(self, idx: torch.Tensor) -> torch.Tensor:
         self.idx.copy_(idx)
+        if self.staged:
+            x = self.train.batch(idx, self.view)
+            if self.x is None:
+                self.x = torch.empty_like(x)  # channels_last kept: the layout the graph was captured with
+            self.x.copy_(x)
+            self.y.copy_(self.train.y[idx])
         if not self.capture or self.fallback is not None:
             return self._eager()
         if self._structure() != self.key:  # DRW switched on, or the backbone unfroze: capture anew
@@ -118,7 +141,7 @@ class GraphStep:
 
     def _capture(self) -> torch.Tensor:
         graph = torch.cuda.CUDAGraph()
-        if self.view.gen is not None:
+        if self.view.gen is not None and not self.staged:
             graph.register_generator_state(self.view.gen)  # each replay draws new crops and flips
         self.opt.zero_grad(set_to_none=True)  # the gradients are allocated in the graph's pool
         try:

@@ -236,7 +236,7 @@ def training(config: dict[str, Any], splits: Splits | None = None,
     p = build(config, splits, device)
     train_view, eval_view = views(config, dev, p.model)
     if tcfg["cuda_graph"] and device.type == "cuda":
-        reason = unsupported(p.opt, dev.train, train_view)
+        reason = unsupported(p.opt)
         if reason:
             p.graph_state = f"eager: {reason}"
         else:

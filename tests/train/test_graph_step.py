@@ -1,7 +1,9 @@
 """hpo/train/graph_step.py: the replayed step must train exactly as the plain loop does. On the
 CPU the step function runs eagerly from the same buffers (capture=False): same losses and
 weights as the plain loop, every image of each epoch once, the learning rate and DRW's class
-weights reaching the step. With CUDA, the captured graph against eager within bf16 tolerance."""
+weights reaching the step, with SGD and AdamW, and staged (a kornia stage, or the data set in host
+memory, run eager into the step's input buffer). With CUDA, the captured graph against eager
+within bf16 tolerance."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +14,7 @@ import torch
 
 from conftest import SPACES
 from hpo.spec import load_spec
-from hpo.train import graph_step, loop
+from hpo.train import graph_step, loop, models, optim
 from hpo.train.device_data import to_device
 from hpo.train.rebalance import epoch_indices
 from hpo.train.splits import prepare
@@ -28,11 +30,12 @@ def config(loss: dict, epochs: int = 3, batch_size: int = 48) -> dict:
     return cfg
 
 
-def train(cfg: dict, device: torch.device, graph: bool, capture: bool = False) -> tuple[list[float], dict, list]:
+def train(cfg: dict, device: torch.device, graph: bool, capture: bool = False,
+          on_host: bool = False) -> tuple[list[float], dict, list]:
     """Epoch losses, final weights and every index each epoch gathered, through the plain loop
     or through GraphStep."""
     splits = prepare(cfg["data"])
-    dev = to_device(splits, device)
+    dev = to_device(splits, device, on_host)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     p = loop.build(cfg, splits, device)
@@ -60,13 +63,30 @@ def train(cfg: dict, device: torch.device, graph: bool, capture: bool = False) -
     return losses, copy.deepcopy(p.model.state_dict()), seen
 
 
-@pytest.mark.parametrize("loss", [{"name": "ce"}, {"name": "ldam", "drw_start": 0.5}])
-def test_the_graph_step_trains_as_the_plain_loop(loss: dict) -> None:
-    cfg = config(loss)
+VARIANTS = {  # name: (loss, train section changes, data set in host memory)
+    "sgd": ({"name": "ce"}, {}, False),
+    "sgd_drw": ({"name": "ldam", "drw_start": 0.5}, {}, False),
+    "adamw": ({"name": "ce"}, {"optimizer": "adamw", "lr": 0.003}, False),
+    "kornia_staged": ({"name": "ce"}, {"augment": {"rotate": 10.0}}, False),
+    "host_staged": ({"name": "ce"}, {}, True),
+}
+
+
+def variant_config(variant: str, batch_size: int = 48) -> tuple[dict, bool]:
+    loss, changes, on_host = VARIANTS[variant]
+    cfg = config(loss, batch_size=batch_size)
+    for key, value in changes.items():
+        cfg["train"][key] = {**cfg["train"][key], **value} if isinstance(value, dict) else value
+    return cfg, on_host
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_graph_step_trains_as_the_plain_loop(variant: str) -> None:
+    cfg, on_host = variant_config(variant)
     n_train = len(prepare(cfg["data"]).train.y)
     assert n_train % cfg["train"]["batch_size"], "the epoch must end on a short batch"
-    plain_losses, plain_weights, _ = train(cfg, torch.device("cpu"), graph=False)
-    losses, weights, seen = train(cfg, torch.device("cpu"), graph=True)
+    plain_losses, plain_weights, _ = train(cfg, torch.device("cpu"), graph=False, on_host=on_host)
+    losses, weights, seen = train(cfg, torch.device("cpu"), graph=True, on_host=on_host)
     assert np.allclose(losses, plain_losses, rtol=1e-5)
     for name, value in plain_weights.items():
         assert torch.allclose(weights[name].float(), value.float(), rtol=1e-4, atol=1e-6), name
@@ -85,30 +105,33 @@ def test_a_schedule_changes_the_learning_rate_in_place() -> None:
     assert opt.param_groups[0]["lr"] is lr and float(lr) == pytest.approx(0.05)  # the tensor a graph reads
 
 
-def test_what_cannot_be_captured_says_why() -> None:
+def test_what_cannot_be_captured_says_why_and_what_runs_staged() -> None:
     cfg = config({"name": "ce"})
     splits = prepare(cfg["data"])
     dev = to_device(splits, torch.device("cpu"))
     p = loop.build(cfg, splits, torch.device("cpu"))
     view, _ = loop.views(cfg, dev, p.model)
-    assert graph_step.unsupported(p.opt, dev.train, view) is None
-    adam = torch.optim.Adam(p.model.parameters())
-    assert "Adam" in graph_step.unsupported(adam, dev.train, view)
+    for name in ("sgd", "adam", "adamw"):
+        assert graph_step.unsupported(optim.build(p.model, models.head(p.model), {
+            **cfg["train"], "optimizer": name})) is None, name
+    nadam = optim.build(p.model, models.head(p.model), {**cfg["train"], "optimizer": "nadam"})
+    assert "NAdam" in graph_step.unsupported(nadam) and "AdamW" in graph_step.unsupported(nadam)
     kornia_cfg = copy.deepcopy(cfg)
     kornia_cfg["train"]["augment"]["rotate"] = 10.0
     kornia_view, _ = loop.views(kornia_cfg, dev, p.model)
-    assert "kornia" in graph_step.unsupported(p.opt, dev.train, kornia_view)
     host = to_device(splits, torch.device("cpu"), on_host=True)
-    assert "host memory" in graph_step.unsupported(p.opt, host.train, view)
+    staged = {(d is host.train, v is kornia_view): graph_step.GraphStep(p.model, p.train_loss, p.opt, d, v, 8, False)
+              .staged for d in (dev.train, host.train) for v in (view, kornia_view)}
+    assert staged == {(False, False): False, (False, True): True, (True, False): True, (True, True): True}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
-@pytest.mark.parametrize("loss", [{"name": "ce"}, {"name": "ldam", "drw_start": 0.5}])
-def test_on_cuda_the_captured_step_trains_as_eager_within_bf16_tolerance(loss: dict) -> None:
-    cfg = config(loss, batch_size=32)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_on_cuda_the_captured_step_trains_as_eager_within_bf16_tolerance(variant: str) -> None:
+    cfg, on_host = variant_config(variant, batch_size=32)
     cuda = torch.device("cuda")
-    eager_losses, eager_weights, _ = train(cfg, cuda, graph=True, capture=False)
-    losses, weights, seen = train(cfg, cuda, graph=True, capture=True)
+    eager_losses, eager_weights, _ = train(cfg, cuda, graph=True, capture=False, on_host=on_host)
+    losses, weights, seen = train(cfg, cuda, graph=True, capture=True, on_host=on_host)
     assert np.allclose(losses, eager_losses, rtol=0.05, atol=0.02)
     for name, value in eager_weights.items():
         if value.is_floating_point():
