@@ -75,30 +75,40 @@ def leaks(folder: Path) -> list[Path]:
             and SENTINEL.encode() in p.read_bytes()]
 
 
-@pytest.mark.parametrize("form", ["url", "query", "env", "file"])
-def test_password_stays_out_of_output_exports_logs_ray_folder_and_errors(
-        form: str, server: PostgresServer, tmp_path: Path) -> None:
-    name = f"secret_{form}"
+FORMS = ("url", "query", "env", "file")
+
+
+def test_password_stays_out_of_output_exports_logs_ray_folder_and_errors(server: PostgresServer,
+                                                                         tmp_path: Path) -> None:
+    """One launch with the password in the URL (the form most at risk of landing in Ray's folder
+    and logs; the two-launcher test launches with it in the environment); status, export and the
+    two failures (an unreachable host, a wrong password) in each of the four forms."""
+    name = "secret"
     write_study(tmp_path / "spaces", name, train={"epochs": 1}, budget={"n_trials": 1, "max_concurrent": 1})
-    url, env = password_form(form, server, tmp_path)
+    url, env = password_form("url", server, tmp_path)
     r = hpo("launch", "--study", name, "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, "--verbose",
             cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    status = hpo("status", "--study", name, "--storage", url, cwd=tmp_path, env=env)
-    export = hpo("export", "--study", name, "--storage", url, "--out", str(tmp_path / "front.yaml"), cwd=tmp_path, env=env)
-    assert status.returncode == 0 and export.returncode == 0, status.stderr + export.stderr
-    assert "***" in (tmp_path / "front.yaml").read_text() or form in ("env", "file")  # the storage line, hidden
-    # errors: an unreachable host, and a wrong password given in the same form
-    bad = hpo("status", "--study", name, "--storage", url.replace("127.0.0.1", "127.0.0.2"), cwd=tmp_path, env=env)
-    wrong_url = url.replace(SENTINEL, SENTINEL + "x")
-    wrong_env = {k: v.replace(SENTINEL, SENTINEL + "x") for k, v in env.items()}
-    if form == "file":
-        (tmp_path / "pw").write_text(SENTINEL + "x\n")
-    wrong = hpo("status", "--study", name, "--storage", wrong_url, cwd=tmp_path, env=wrong_env)
-    assert bad.returncode == 2 and wrong.returncode == 2, bad.stderr + wrong.stderr
-    for out in (r, status, export, bad, wrong):
+    outputs = [r]
+    for form in FORMS:
+        url, env = password_form(form, server, tmp_path)
+        status = hpo("status", "--study", name, "--storage", url, cwd=tmp_path, env=env)
+        front = tmp_path / f"front_{form}.yaml"
+        export = hpo("export", "--study", name, "--storage", url, "--out", str(front), cwd=tmp_path, env=env)
+        assert status.returncode == 0 and export.returncode == 0, form + status.stderr + export.stderr
+        assert "***" in front.read_text() or form in ("env", "file")  # the storage line, hidden
+        # errors: an unreachable host, and a wrong password given in the same form
+        bad = hpo("status", "--study", name, "--storage", url.replace("127.0.0.1", "127.0.0.2"), cwd=tmp_path, env=env)
+        wrong_url = url.replace(SENTINEL, SENTINEL + "x")
+        wrong_env = {k: v.replace(SENTINEL, SENTINEL + "x") for k, v in env.items()}
+        if form == "file":
+            (tmp_path / "pw").write_text(SENTINEL + "x\n")
+        wrong = hpo("status", "--study", name, "--storage", wrong_url, cwd=tmp_path, env=wrong_env)
+        assert bad.returncode == 2 and wrong.returncode == 2, form + bad.stderr + wrong.stderr
+        outputs += [status, export, bad, wrong]
+    for out in outputs:
         assert SENTINEL not in out.stdout + out.stderr
-    assert not leaks(tmp_path), leaks(tmp_path)  # storage/ray, storage/artifacts, the export file
+    assert not leaks(tmp_path), leaks(tmp_path)  # storage/ray, storage/artifacts, the export files
     tmp_ray = Path("/tmp/ray")
     if tmp_ray.exists():  # Ray's session logs of this machine
         logs = [p for p in tmp_ray.rglob("*.log") if p.is_file() and p.stat().st_size < 50_000_000

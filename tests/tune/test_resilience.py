@@ -29,7 +29,7 @@ def states(url: str, name: str) -> list[str]:
 
 
 def test_relaunch_after_sigkill_sweeps_running_trials_and_fills_the_budget(tmp_path: Path) -> None:
-    write_study(tmp_path / "spaces", "kill", train={"epochs": 40}, budget={"n_trials": 6, "max_concurrent": 2})
+    write_study(tmp_path / "spaces", "kill", train={"epochs": 20}, budget={"n_trials": 4, "max_concurrent": 2})
     url = f"sqlite:///{tmp_path / 'k.db'}"
     args = [sys.executable, "-m", "hpo.cli", "launch", "--study", "kill", "--spaces-dir", str(tmp_path / "spaces"),
             "--storage", url]
@@ -57,7 +57,7 @@ def test_relaunch_after_sigkill_sweeps_running_trials_and_fills_the_budget(tmp_p
     trials = optuna.load_study(study_name="kill", storage=url).trials
     assert not [t for t in trials if t.state == States.RUNNING]
     complete = [t for t in trials if t.state == States.COMPLETE]
-    assert len(complete) == 6
+    assert len(complete) == 4
     for n in left_running:
         assert trials[n].state == States.FAIL and trials[n].user_attrs["fail_reason"] == "launcher_lost"
     retries = [t for t in trials if "hpo_retry_of" in t.user_attrs]
@@ -88,33 +88,23 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_study_completes(tmp_path: 
     assert states(url, "wkill") == ["COMPLETE"] * 3  # Ray restarted that trial; Optuna saw one outcome
 
 
-def test_a_worker_killed_past_the_retry_limit_ends_as_fail_and_the_study_goes_on(tmp_path: Path) -> None:
-    r, url = fault_study(tmp_path, "wkill0", f"kill_once:2:{tmp_path / 'm'}", retries=0)
+def test_oom_nan_and_a_kill_past_the_retry_limit_each_end_one_trial_as_fail_and_the_study_goes_on(
+        tmp_path: Path) -> None:
+    """One launch, three faults, one trial each (faults.py): a GPU out-of-memory at epoch 1, a NaN
+    loss at epoch 2, a worker SIGKILLed at epoch 3 with no retry left."""
+    faults = ",".join(f"{kind}_once:{epoch}:{tmp_path / kind}" for kind, epoch in (("oom", 1), ("nan", 2), ("kill", 3)))
+    r, url = fault_study(tmp_path, "faults", faults, retries=0, max_failed=4)
     assert r.returncode == 0, r.stdout + r.stderr
-    trials = optuna.load_study(study_name="wkill0", storage=url).trials
-    assert trials[0].state == States.FAIL and trials[0].user_attrs["fail_reason"] == "worker_error"
-    assert [t.state for t in trials[1:]] == [States.COMPLETE] * 3  # replaced: the budget is met
-
-
-def test_nan_loss_ends_as_fail_non_finite_loss_with_its_epoch(tmp_path: Path) -> None:
-    r, url = fault_study(tmp_path, "nan", f"nan_once:2:{tmp_path / 'm'}")
-    assert r.returncode == 0, r.stdout + r.stderr
-    trials = optuna.load_study(study_name="nan", storage=url).trials
-    assert trials[0].state == States.FAIL
-    assert (trials[0].user_attrs["fail_reason"], trials[0].user_attrs["epoch"]) == ("non_finite_loss", 2)
-    assert sum(t.state == States.COMPLETE for t in trials) == 3
-
-
-def test_out_of_memory_ends_as_fail_oom_and_the_study_goes_on(tmp_path: Path) -> None:
-    r, url = fault_study(tmp_path, "oom", f"oom_once:1:{tmp_path / 'm'}")
-    assert r.returncode == 0, r.stdout + r.stderr
-    trials = optuna.load_study(study_name="oom", storage=url).trials
-    assert trials[0].state == States.FAIL and trials[0].user_attrs["fail_reason"] == "oom"
-    assert sum(t.state == States.COMPLETE for t in trials) == 3
+    assert all((tmp_path / kind).exists() for kind in ("oom", "nan", "kill"))  # each fault fired
+    trials = optuna.load_study(study_name="faults", storage=url).trials
+    assert [t.state for t in trials[:3]] == [States.FAIL] * 3
+    assert [(t.user_attrs["fail_reason"], t.user_attrs.get("epoch")) for t in trials[:3]] == [
+        ("oom", 1), ("non_finite_loss", 2), ("worker_error", None)]
+    assert [t.state for t in trials[3:]] == [States.COMPLETE] * 3  # each replaced: the budget is met
 
 
 def test_a_second_launcher_on_a_sqlite_study_is_warned_to_use_postgresql(tmp_path: Path) -> None:
-    write_study(tmp_path / "spaces", "two", train={"epochs": 20}, budget={"n_trials": 3, "max_concurrent": 1})
+    write_study(tmp_path / "spaces", "two", train={"epochs": 20}, budget={"n_trials": 2, "max_concurrent": 1})
     url = f"sqlite:///{tmp_path / 't.db'}"
     args = [sys.executable, "-m", "hpo.cli", "launch", "--study", "two", "--spaces-dir", str(tmp_path / "spaces"),
             "--storage", url]
