@@ -19,10 +19,14 @@ import threading
 from hpo.tune import RAY_DIR
 
 # Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
-# and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py). Set before Ray
-# starts: its processes and the workers they start inherit the environment.
+# and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py). Ray's idle workers
+# started ahead of need when the driver connects import Ray while the launch reads the study, and
+# Tune's trial actors did not wait for them: without them the first trial was asked and finished
+# sooner (bench/launch_start.py). Set before Ray starts: its processes and the workers they start
+# inherit the environment.
 ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-       "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9"}
+       "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9",
+       "RAY_prestart_worker_first_driver": "0"}
 RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air")
 
 
