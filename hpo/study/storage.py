@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     else:
         engine.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        storage = _rdb_storage(url, engine)
     except Exception as exc:
         if storage_failure(exc):  # a full disk: the CLI's one line and exit 1, not "bad input"
             raise
@@ -122,6 +123,23 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # connections opened before the listener would miss the pragmas
     return storage
+
+
+def _rdb_storage(url: str, engine: dict[str, Any], tries: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage. On an empty database it creates Optuna's tables, types and version
+    row; two launchers started together on a new PostgreSQL database both find them missing and
+    one's CREATE fails (a unique violation on pg_type, "already exists", a second version row).
+    By the next try the other has made them, and the storage opens on what it made."""
+    for attempt in range(tries - 1):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except sqlalchemy.exc.IntegrityError:
+            pass
+        except sqlalchemy.exc.ProgrammingError as exc:
+            if "already exists" not in str(exc):
+                raise
+        time.sleep(0.2 * (attempt + 1))
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine)  # the last try raises what it raises
 
 
 def _read_only_url(path: Path) -> str:
@@ -175,30 +193,40 @@ def load_study(storage: optuna.storages.RDBStorage, name: str) -> optuna.Study:
 
 def open_study(spec: StudySpec, storage: optuna.storages.RDBStorage) -> optuna.Study:
     """Create the study, or resume it if its objectives and directions are the ones the spec asks for."""
-    directions = spec.directions
-    objectives = [{"name": o.name, "direction": o.direction} for o in spec.objectives]
-    known = set(study_names(storage))
-    search = search_signature(spec)
-    if spec.name in known:
-        study = optuna.load_study(study_name=spec.name, storage=storage)
-        had = study.user_attrs.get(ATTR_OBJECTIVES)
-        if had is not None and had != objectives:
-            raise UserError(f"{spec.path}: objectives {objectives} differ from those study {spec.name!r} "
-                            f"was created with: {had}; use a new study name, or restore the objectives")
-        changed = [f"  {name}: was {old}, now {search[name]}" for name, old in
-                   study.user_attrs.get(ATTR_SEARCH, {}).items() if name in search and search[name] != old]
-        if changed:
-            raise UserError(f"{spec.path}: study {spec.name!r} exists with other parameter kinds or choices; "
-                            "its samplers would mix incompatible trials:\n" + "\n".join(changed) +
-                            "\n  fix: restore them, or launch under a new study name (ranges may change)")
-        return study
-    study = optuna.create_study(study_name=spec.name, storage=storage, directions=directions)
-    study.set_user_attr(ATTR_OBJECTIVES, objectives)
-    study.set_user_attr(ATTR_SEARCH, search)
+    if spec.name in set(study_names(storage)):
+        return _resume(spec, storage)
+    try:
+        study = optuna.create_study(study_name=spec.name, storage=storage, directions=spec.directions)
+    except optuna.exceptions.DuplicatedStudyError:  # another launcher created it a moment ago
+        return _resume(spec, storage)
+    study.set_user_attr(ATTR_OBJECTIVES, _objectives(spec))
+    study.set_user_attr(ATTR_SEARCH, search_signature(spec))
     study.set_user_attr(ATTR_SPEC, json.loads(json.dumps(spec.raw, default=str)))
     with warnings.catch_warnings():  # experimental in Optuna, stable in practice since 3.2
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(spec.metric_names)  # optuna-dashboard shows these, not "Objective 0"
+    return study
+
+
+def _objectives(spec: StudySpec) -> list[dict[str, str]]:
+    return [{"name": o.name, "direction": o.direction} for o in spec.objectives]
+
+
+def _resume(spec: StudySpec, storage: optuna.storages.RDBStorage) -> optuna.Study:
+    """The existing study, once its objectives and parameter kinds are checked against the spec's
+    (attributes its creator has not written yet, a launcher that started alongside, pass)."""
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    objectives, search = _objectives(spec), search_signature(spec)
+    had = study.user_attrs.get(ATTR_OBJECTIVES)
+    if had is not None and had != objectives:
+        raise UserError(f"{spec.path}: objectives {objectives} differ from those study {spec.name!r} "
+                        f"was created with: {had}; use a new study name, or restore the objectives")
+    changed = [f"  {name}: was {old}, now {search[name]}" for name, old in
+               study.user_attrs.get(ATTR_SEARCH, {}).items() if name in search and search[name] != old]
+    if changed:
+        raise UserError(f"{spec.path}: study {spec.name!r} exists with other parameter kinds or choices; "
+                        "its samplers would mix incompatible trials:\n" + "\n".join(changed) +
+                        "\n  fix: restore them, or launch under a new study name (ranges may change)")
     return study
 
 

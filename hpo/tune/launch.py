@@ -124,7 +124,8 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart) -> Lau
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
         if not existed and not fastread.counts_by_state(study):
-            optuna.delete_study(study_name=spec.name, storage=storage)
+            with contextlib.suppress(KeyError):  # a launcher that started alongside deleted it first
+                optuna.delete_study(study_name=spec.name, storage=storage)
         raise
     except Exception as exc:
         if storage_failure(exc) and searcher is not None:  # no trial stays RUNNING because hpo stopped

@@ -35,6 +35,18 @@ def test_resume_with_other_choices_is_refused_showing_the_difference(sqlite_url:
         st.open_study(spec(batch_size={"choices": [16, 32]}), st.open_storage(sqlite_url))
 
 
+def test_a_study_created_by_another_launcher_between_the_check_and_the_create_is_resumed(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two launchers started together on a new study: both see no study, one creates it; the
+    other's create fails (DuplicatedStudyError) and it resumes the study, checks included."""
+    first = st.open_study(spec(), st.open_storage(sqlite_url))
+    monkeypatch.setattr(st, "study_names", lambda storage: [])  # the name check ran before the create
+    second = st.open_study(spec(), st.open_storage(sqlite_url))
+    assert second._study_id == first._study_id
+    with pytest.raises(UserError, match=r"batch_size: was"):
+        st.open_study(spec(batch_size={"choices": [16, 32]}), st.open_storage(sqlite_url))
+
+
 def test_unknown_study_and_missing_folder_are_user_errors(tmp_path: Path, sqlite_url: str) -> None:
     with pytest.raises(UserError, match=r"no study 'nope'"):
         st.load_study(st.open_storage(sqlite_url), "nope")
