@@ -145,9 +145,10 @@ def _orphans(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     running = fastread.rows(study, (TrialState.RUNNING,))
     owners = fastread.user_attrs(study, running, keys=[ATTR_OWNER])
     unowned = [r for r in running if owners.get(r.number, {}).get(ATTR_OWNER) is None]
-    # a trial is stamped with its owner just after Optuna creates it: one without is a launcher's
-    # ask in flight (sweeping it would fail a live launcher's trial under it), or one whose
-    # launcher died in between; it counts as orphaned once it is older than a stale heartbeat
+    # a launcher's new trials carry their owner from their first row (sampler_storage); one without
+    # is a queued trial a launcher has just taken and not stamped yet (sweeping it would fail a live
+    # launcher's trial under it), or one whose launcher died in between, or one written by another
+    # tool: it counts as orphaned once it is older than a stale heartbeat
     since = fastread.started(study, unowned)
     cutoff = datetime.datetime.now() - datetime.timedelta(seconds=STALE_AFTER_S)
     stale = {r.number for r in unowned if since.get(r.number) is None or since[r.number] < cutoff}

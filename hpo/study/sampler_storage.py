@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from datetime import datetime
 from collections.abc import Container, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.study import fastread, pareto
+from hpo.study.coordination import ATTR_OWNER
 
 
 class _Seen:
@@ -50,8 +52,10 @@ class SamplerStorage(BaseStorage):
     """`backend` for everything, but `get_all_trials`: lean and cached, through a window of the
     last `window` finished trials and the front when `window` is over 0 (see the module)."""
 
-    def __init__(self, backend: RDBStorage, window: int = 0) -> None:
-        self.backend, self.window = backend, window
+    def __init__(self, backend: RDBStorage, window: int = 0, owner: str | None = None) -> None:
+        """`owner`: the launcher id each trial this storage creates carries from its first row on
+        (hpo.study.coordination.ATTR_OWNER), in the same transaction."""
+        self.backend, self.window, self.owner = backend, window, owner
         self._seen: dict[int, _Seen] = {}
         self._lock = threading.Lock()
         self._directions: dict[int, list[StudyDirection]] = {}  # fixed at creation; asked several times an ask
@@ -133,6 +137,14 @@ class SamplerStorage(BaseStorage):
         self.backend.set_trial_param(trial_id, param_name, param_value_internal, distribution)
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None and self.owner is not None:
+            # born owned: a launcher killed while its sampler works (seconds, with GP) leaves a
+            # trial the next launch sweeps at once, not one without an owner that waits out a
+            # stale heartbeat (coordination._orphans)
+            template_trial = FrozenTrial(
+                number=-1, state=TrialState.RUNNING, value=None, values=None, datetime_start=datetime.now(),
+                datetime_complete=None, params={}, distributions={}, user_attrs={ATTR_OWNER: self.owner},
+                system_attrs={}, intermediate_values={}, trial_id=-1)
         trial_id = self.backend.create_new_trial(study_id, template_trial)
         with self._lock:
             self._seen.setdefault(study_id, _Seen()).unfinished.add(trial_id)  # read at the next call

@@ -149,7 +149,7 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
                         stream=open(os.devnull, "w") if opt.quiet else None)
     sampling = build_sampler(spec, sum(fastread.counts_by_state(study).values()),
                              launcher.id if launcher.others_alive else None)
-    asks = SamplerStorage(storage, sampling.window)  # the study read lean, through the sampler's window
+    asks = SamplerStorage(storage, sampling.window, owner=launcher.id)  # the study read lean, trials born owned
     asks.warm(spec.name)  # while Ray starts
     return StudySearch(
         space=DefineByRun(spec), metric=spec.metric_names,

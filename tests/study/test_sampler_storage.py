@@ -140,3 +140,21 @@ def test_a_window_shows_the_last_finished_trials_the_whole_front_and_every_unfin
     assert shown == expected() and best.number in shown
     assert [t.number for t in lean.get_all_trials(study_id, states=(TrialState.COMPLETE,))] == \
         [n for n in expected() if study.trials[n].state == TrialState.COMPLETE]
+
+
+def test_a_launchers_trials_are_born_owned_and_swept_at_once_when_it_is_killed_mid_ask(url: str) -> None:
+    """A launcher SIGKILLed while its sampler works (Optuna has created the trial's row, no
+    parameter yet) leaves a trial that names its owner from its first row on: the next launch
+    sweeps it at once, instead of leaving an ownerless RUNNING trial for a stale heartbeat."""
+    from hpo.study import coordination as co
+
+    study = make_study(url, "born")
+    dead = "deadlauncher"
+    study.set_user_attr(co.ATTR_LAUNCHER_PREFIX + dead, {"host": "elsewhere", "pid": 1, "heartbeat": 0.0})
+    asks = optuna.load_study(study_name="born", storage=SamplerStorage(st.open_storage(url), owner=dead))
+    asks.ask()  # takes the study's WAITING trial: a queued trial is not created, its owner is stamped later
+    trial = asks.ask()  # a new row: what the launcher had written when it was killed
+    got = optuna.load_study(study_name="born", storage=url).trials[trial.number]
+    assert got.state == TrialState.RUNNING and got.user_attrs == {co.ATTR_OWNER: dead} and not got.params
+    assert trial.number in co.orphaned(study)
+    assert [t.number for t in asks.trials] == list(range(trial.number + 1))  # numbered as Optuna numbers them
