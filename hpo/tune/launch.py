@@ -7,6 +7,7 @@ writes to the study; workers train and report.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -119,8 +120,13 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart) -> Lau
             opt.echo(f"WARNING: {len(launcher.others_alive)} other launcher(s) are running on study {spec.name!r} "
                      "in this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
                      "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
-        searcher = _searcher(spec, storage, study, launcher, budget, version, opt)
+        build_searcher = _searcher(spec, storage, study, launcher, budget, version, opt)  # reads while Ray starts
         with _ray_session(spec, opt, ray_start):
+            # built only now: a Tune Searcher records a Ray usage tag as it is built, and the last
+            # step of `ray.init` (on RayStart's thread) iterates over those tags without a lock; a
+            # searcher built while Ray started crashed the launch ("RuntimeError: dictionary changed
+            # size during iteration"; seen on 2 cores when the study was read before Ray was up)
+            searcher = build_searcher()
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
         if not existed and not fastread.counts_by_state(study):
@@ -144,14 +150,17 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart) -> Lau
 
 
 def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study,
-              launcher: coordination.Launcher, budget: int, version: int, opt: Options) -> StudySearch:
+              launcher: coordination.Launcher, budget: int, version: int, opt: Options) -> Callable[[], StudySearch]:
+    """Read what the searcher needs (the front for the progress line, the sampler's trials);
+    returns the call that builds it, once Ray is up."""
     progress = Progress(spec.metric_names, spec.directions, budget, [list(r.values) for r in fastread.full_rows(study)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
     sampling = build_sampler(spec, sum(fastread.counts_by_state(study).values()),
                              launcher.id if launcher.others_alive else None)
     asks = SamplerStorage(storage, sampling.window, owner=launcher.id)  # the study read lean, trials born owned
-    asks.warm(spec.name)  # while Ray starts
-    return StudySearch(
+    asks.warm(spec.name)
+    return functools.partial(
+        StudySearch,
         space=DefineByRun(spec), metric=spec.metric_names,
         mode=["max" if d == "maximize" else "min" for d in spec.directions], sampler=sampling.sampler,
         study_name=spec.name, storage=asks,
