@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -28,14 +27,14 @@ import sqlalchemy as sa
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from storage_scale import NAME, REPO, build  # noqa: E402 - the bench's own study builder
+from storage_scale import NAME, REPO, build, copy_study  # noqa: E402 - the bench's own study builder
 
 SETTINGS = {"prestart off (hpo)": "0", "prestart on (Ray's default)": "1"}
 
 
 def one_launch(db: Path, spaces: Path, work: Path, prestart: str, timeout: float) -> tuple[float, float]:
     """(seconds to the first new trial row, seconds to the first new COMPLETE trial)."""
-    shutil.copy(db, work / "launch.db")
+    copy_study(db, work / "launch.db")
     url = f"sqlite:///{work / 'launch.db'}"
     engine = sa.create_engine(url)
     with engine.connect() as conn:

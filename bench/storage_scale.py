@@ -192,6 +192,15 @@ def _n_asked(url: str) -> int:
         engine.dispose()
 
 
+def copy_study(db: Path, dest: Path) -> None:
+    """`db` copied to `dest` for a launch to write to. The launches open SQLite in WAL mode: the
+    -wal / -shm files a killed launch left beside `dest` would be read as part of the fresh copy
+    ("database disk image is malformed"), so they go first."""
+    for suffix in ("-wal", "-shm"):
+        Path(f"{dest}{suffix}").unlink(missing_ok=True)
+    shutil.copy(db, dest)
+
+
 def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
     """Seconds from starting `hpo launch` on the study to its first trial asked (a new row in
     Optuna's trials table); then the launch is interrupted (Ctrl-C: Ray shuts down cleanly). On
@@ -208,7 +217,7 @@ def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
     (spaces / f"{NAME}.yaml").write_text(yaml.safe_dump(raw))
     db = sqlite_path(url)
     if db is not None:
-        shutil.copy(db, out / "launch.db")
+        copy_study(db, out / "launch.db")
         url = f"sqlite:///{out / 'launch.db'}"
     before = _n_asked(url)
     env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}

@@ -40,15 +40,17 @@ def cmd_launch(a: argparse.Namespace) -> int:
 
     spec = find_spec(a.study, a.spaces_dir)  # validated before Ray or torch is imported
     url = storage.resolve_url(a.storage)
+    from hpo.tune.data_check import DataCheck
     from hpo.tune.ray_start import RayStart
 
+    data_check = DataCheck(spec)  # loads and splits the data in a process of its own
     ray_start = RayStart(a.ray_address, a.verbose)  # Ray's ~3 s start overlaps the imports below
     from hpo.tune.launch import launch
     from hpo.views.artifacts import artifact_dir
 
     result = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
                     ray_address=a.ray_address, verbose=a.verbose, artifact_dir=artifact_dir(a.artifacts),
-                    allow_changed_settings=a.allow_changed_settings, ray_start=ray_start)
+                    allow_changed_settings=a.allow_changed_settings, ray_start=ray_start, data_check=data_check)
     _print_front(result.study)
     # the study is intact either way; exit 1 only when nothing this launch ran succeeded
     return 1 if result.ran and result.failed == result.ran else 0

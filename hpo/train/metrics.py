@@ -4,8 +4,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix,
-                             precision_recall_fscore_support, roc_auc_score)
 
 from hpo.errors import UserError
 from hpo.spec.schema import METRICS_GROUPS
@@ -78,6 +76,8 @@ def ranking(y_true: Sequence[int], probs: np.ndarray | None, minority_idx: Seque
     if (probs is None or not np.isfinite(probs).all() or not len(minority_idx)
             or any(not (y == c).any() or (y == c).all() for c in minority_idx)):
         return {"auroc": float("nan"), "average_precision": float("nan")}
+    from sklearn.metrics import average_precision_score, roc_auc_score  # see `evaluate`
+
     return {"auroc": float(np.mean([roc_auc_score(y == c, probs[:, c]) for c in minority_idx])),
             "average_precision": float(np.mean([average_precision_score(y == c, probs[:, c]) for c in minority_idx]))}
 
@@ -89,6 +89,10 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequenc
     """Metrics of one prediction run (`probs`: the predicted class probabilities, for the ranking
     metrics). A group or minority set with no class gives NaN, not 0: an empty group has no
     accuracy, and a study optimising it should see that, not a fake score."""
+    # imported here, not at the top: the launch's driver imports this module to resolve the
+    # minority classes and never scores; scikit-learn would cost it ~1 s of its start (bench/launch_start.py)
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     k = len(class_counts)
     labels = list(range(k))
     p, r, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)

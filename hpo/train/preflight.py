@@ -3,10 +3,39 @@ minority classes exist, a timm architecture is known. Bad input fails here (exit
 every trial."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from hpo.errors import UserError
 from hpo.spec import StudySpec
 from hpo.train.metrics import resolve_minority
 from hpo.train.splits import Splits, prepare
+
+
+@dataclass(frozen=True)
+class Labels:
+    y: np.ndarray
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """The data a trial trains on as the launch's driver needs it (the class table, the study's
+    data record and note): each part's labels and the class names, no images. What
+    hpo.tune.data_check sends back from its process; read like `Splits`."""
+
+    train: Labels
+    val: Labels
+    test: Labels
+    class_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, splits: Splits) -> "DataSummary":
+        return cls(Labels(splits.train.y), Labels(splits.val.y), Labels(splits.test.y), tuple(splits.class_names))
+
+    @property
+    def class_counts(self) -> list[int]:
+        return np.bincount(self.train.y, minlength=len(self.class_names)).tolist()
 
 
 def check_study(spec: StudySpec) -> Splits:
@@ -44,9 +73,8 @@ def _placement(cfg: dict, splits: Splits) -> None:
     keep_on_host(splits, device, cfg["train"]["data_memory_mb"])
 
 
-def class_table(spec: StudySpec, splits: Splits) -> str:
+def class_table(spec: StudySpec, splits: Splits | DataSummary) -> str:
     """Per-class train / val / test counts (after the long-tail cut), minority classes marked."""
-    import numpy as np
     import pandas as pd
 
     k = len(splits.class_names)

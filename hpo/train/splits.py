@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 from hpo.errors import UserError
 from hpo.train.longtail import longtail_counts, take_counts
@@ -49,6 +48,10 @@ def _carve(s: ImageSet, fraction: float, seed: int, what: str) -> tuple[ImageSet
         few = ", ".join(f"{s.class_names[k]} ({counts[k]})" for k in np.flatnonzero(counts < 2))
         raise UserError(f"data.split: classes with fewer than 2 images, too few to carve a {what} split: {few}; "
                         "add images of those classes, or merge or drop them")
+    # imported here: the launch's driver imports this module (the data profile for the study note)
+    # but splits in its data-check process (hpo.tune.data_check); scikit-learn costs ~1 s to import
+    from sklearn.model_selection import train_test_split
+
     try:
         rest, carved = train_test_split(np.arange(len(s.y)), test_size=fraction, stratify=s.y, random_state=seed)
     except ValueError as exc:  # sklearn: the fraction leaves fewer images than classes
@@ -171,5 +174,7 @@ def folds(data_cfg: dict[str, Any], s: Splits) -> list[Splits]:
         raise UserError(f"data.split.folds: {k} folds need {MIN_PER_CLASS * k} images of each class in the "
                         f"non-test pool; class {s.class_names[c]} has {counts[c]}: lower data.split.folds to at "
                         f"most {counts[c] // MIN_PER_CLASS}")
+    from sklearn.model_selection import RepeatedStratifiedKFold  # see `_carve`
+
     cv = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=int(data_cfg["seed"]))
     return [Splits(_subset(pool, tr), _subset(pool, va), s.test) for tr, va in cv.split(pool.x, pool.y)]

@@ -29,6 +29,7 @@ from hpo.study.sampler_storage import SamplerStorage
 from hpo.study import storage as st
 from hpo.study.space import DefineByRun, build_sampler
 from hpo.tune import RAY_DIR
+from hpo.tune.data_check import DataCheck
 from hpo.tune.mo_asha import SCHEDULERS
 from hpo.tune.ray_start import RAY_LOGGERS, RayStart
 from hpo.tune.searcher import StudySearch
@@ -70,6 +71,7 @@ class Options:
     artifact_dir: Path | None = None
     allow_changed_settings: bool = False  # relaunch with other fixed settings (hpo.study.settings)
     ray_start: RayStart | None = None  # Ray already starting (hpo.cli begins it before the heavy imports)
+    data_check: DataCheck | None = None  # the data check already running (hpo.cli starts it first of all)
 
     def echo(self, line: str) -> None:
         if not self.quiet:
@@ -83,20 +85,22 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
     launcher that is gone are swept first (coordination.sweep). `flags` are `Options` fields.
     """
     opt = Options(**flags)
+    data_check = opt.data_check or DataCheck(spec)  # the data loads and splits in its own process
     ray_start = opt.ray_start or RayStart(opt.ray_address, opt.verbose)  # Ray boots while the study is prepared
     try:
-        return _launch(spec, url, opt, ray_start)
+        return _launch(spec, url, opt, ray_start, data_check)
     finally:
+        data_check.stop()
         ray_start.stop()
 
 
-def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart) -> LaunchResult:
-    from hpo.train.preflight import check_study, class_table  # torch, only once the spec is valid
+def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_check: DataCheck) -> LaunchResult:
+    from hpo.train.preflight import class_table
 
     if not opt.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = st.open_storage(url)
-    splits = check_study(spec)
+    splits = data_check.result()
     opt.echo(f"class counts (train / val / test):\n{class_table(spec, splits)}")
     existed = spec.name in st.study_names(storage)
     study = st.open_study(spec, storage)

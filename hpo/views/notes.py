@@ -1,6 +1,7 @@
 """The study note optuna-dashboard shows above a study: what was searched, on which data."""
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 import optuna
@@ -9,10 +10,13 @@ import yaml
 from hpo.spec import StudySpec
 
 if TYPE_CHECKING:
+    from hpo.train.preflight import DataSummary
     from hpo.train.splits import Splits
 
+ATTR_NOTE = "hpo_note"  # study attribute: digest of the note hpo last wrote
 
-def markdown(spec: StudySpec, splits: "Splits") -> str:
+
+def markdown(spec: StudySpec, splits: "Splits | DataSummary") -> str:
     data = spec.sections["data"]
     from hpo.train.splits import profile as applied
 
@@ -45,7 +49,16 @@ Study file `{spec.path}`:
 """
 
 
-def save(study: optuna.Study, spec: StudySpec, splits: "Splits") -> None:
+def save(study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -> None:
+    """Write the note when its text changed since the last launch (its digest is kept on the
+    study): optuna-dashboard's note API imports Optuna's importance module and with it all of
+    scikit-learn, ~1 s of a relaunch's start otherwise. A note edited in the dashboard stays
+    until the study file or the data changes."""
+    text = markdown(spec, splits)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    if study.user_attrs.get(ATTR_NOTE) == digest:
+        return
     import optuna_dashboard
 
-    optuna_dashboard.save_note(study, markdown(spec, splits))
+    optuna_dashboard.save_note(study, text)
+    study.set_user_attr(ATTR_NOTE, digest)
