@@ -201,6 +201,20 @@ def copy_study(db: Path, dest: Path) -> None:
     shutil.copy(db, dest)
 
 
+def _noted(url: str, spec_file: Path) -> None:
+    """The study note a launch of `spec_file` leaves (hpo.views.notes), as a relaunch finds it: a
+    launch rewrites the note only when its text changed, and the first one of a study pays that."""
+    from hpo.spec import load_spec
+    from hpo.study import storage as st
+    from hpo.train.preflight import DataSummary, check_study
+    from hpo.views import notes
+
+    spec = load_spec(spec_file)
+    storage = st.open_storage(url)
+    notes.save(optuna.load_study(study_name=NAME, storage=storage), spec, DataSummary.of(check_study(spec)))
+    storage.engine.dispose()  # no connection of this process stays on a file the next run replaces
+
+
 def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
     """Seconds from starting `hpo launch` on the study to its first trial asked (a new row in
     Optuna's trials table); then the launch is interrupted (Ctrl-C: Ray shuts down cleanly). On
@@ -219,6 +233,7 @@ def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
     if db is not None:
         copy_study(db, out / "launch.db")
         url = f"sqlite:///{out / 'launch.db'}"
+    _noted(url, spaces / f"{NAME}.yaml")
     before = _n_asked(url)
     env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}
     t0 = time.perf_counter()
