@@ -318,11 +318,14 @@ def _median(times: list[float | None]) -> float | None:
 
 
 def measure(codes: dict[str, Path], urls: dict[str, str], repeat: int, timeout: float, tmp: Path) -> dict:
-    """{(backend, size, code label, command): [seconds or None per repeat]}."""
+    """{(backend, size, code label, command): [seconds or None per repeat]}. Each command runs for
+    every code before the next command: the codes are compared minutes apart, not a whole pass,
+    and on PostgreSQL (where a launch leaves its interrupted trial in the study) every code's
+    status / export / report reads the study as built."""
     results: dict[tuple[str, int, str, str], list[float | None]] = {}
     for (backend, size), url in urls.items():
-        for label, code in codes.items():
-            for command in COMMANDS:
+        for command in COMMANDS:
+            for label, code in codes.items():
                 out = tmp / f"out-{backend}-{size}-{label}-{command}"
                 out.mkdir(exist_ok=True)
                 times = []

@@ -2,65 +2,86 @@
 
 The check loads the data set and splits it with scikit-learn; in the driver, scikit-learn's
 import alone was ~1 s of CPU on the launch's critical path, beside Ray's start and the driver's
-own imports of Tune and Optuna (bench/launch_start.py). Started first, in a fresh process
-(spawn: the driver already runs Ray's start on a thread, and a forked copy of a threaded process
-is unsafe), the check runs beside them and sends back only what the driver needs
-(`DataSummary`: labels and class names) or the error it raised, which the driver raises as its
-own: bad data still ends the launch with exit 2 and the same message.
+own imports of Tune and Optuna (bench/storage_scale.py times the launch). Started first, as
+`python -m hpo.tune.data_check` (a fresh interpreter: the driver runs Ray's start on a thread, and
+multiprocessing's spawn would run the caller's main script again), the check runs beside them and
+sends back only what the driver needs (`DataSummary`: labels and class names) or the error it
+raised, which the driver raises as its own: bad data still ends the launch with exit 2 and the
+same message. Spec and answer travel pickled over the child's stdin / stdout, between two
+processes of this package; whatever the check prints goes to stderr.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
+import os
+import pickle
+import signal
+import subprocess
+import sys
 import traceback
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hpo.spec import StudySpec
     from hpo.train.preflight import DataSummary
 
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding `hpo`, for the child's imports
+
 
 class DataCheck:
     """`check_study(spec)` running in a child process from construction; `result` waits for it."""
 
     def __init__(self, spec: StudySpec) -> None:
-        ctx = mp.get_context("spawn")
-        self._answer, send = ctx.Pipe(duplex=False)
-        # daemon: a launch that ends first (a bad storage URL) does not wait for the check at exit
-        self._proc = ctx.Process(target=_check, args=(spec, send), name="hpo-data-check", daemon=True)
-        self._proc.start()
-        send.close()  # the child holds the only sending end: its death reads as EOF here
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+        self._proc = subprocess.Popen([sys.executable, "-m", "hpo.tune.data_check"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, env=env)
+        assert self._proc.stdin is not None
+        with self._proc.stdin:
+            self._proc.stdin.write(pickle.dumps(spec))
 
     def result(self) -> DataSummary:
         """The checked data's summary; raises what the check raised (UserError: bad input)."""
-        try:
-            ok, value = self._answer.recv()
-        except EOFError:
-            self._proc.join()
-            raise RuntimeError(f"the data check process ended without an answer (exit code {self._proc.exitcode}); "
-                               "run `hpo check --study NAME` to see the check in this process") from None
-        self._proc.join()
+        assert self._proc.stdout is not None
+        answer = self._proc.stdout.read()
+        self._proc.wait()
+        if not answer:
+            raise RuntimeError(f"the data check process ended without an answer (exit code {self._proc.returncode}); "
+                               "run `hpo check --study NAME` to see the check in this process")
+        ok, value = pickle.loads(answer)
         if ok:
             return value
         raise value
 
     def stop(self) -> None:
         """End the check if it still runs (the launch ended before it needed the data)."""
-        if self._proc.is_alive():
-            self._proc.terminate()
-        self._proc.join()
-        self._answer.close()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
 
 
-def _check(spec: StudySpec, send: Connection) -> None:
+def _check(spec: StudySpec) -> tuple[bool, object]:
     from hpo.errors import UserError
     from hpo.train.preflight import DataSummary, check_study
 
     try:
-        answer: tuple[bool, object] = (True, DataSummary.of(check_study(spec)))
+        return True, DataSummary.of(check_study(spec))
     except UserError as exc:  # as plain UserError: a subclass's own __init__ may not unpickle
-        answer = (False, UserError(str(exc)))
+        return False, UserError(str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug or a broken install: its traceback, as text
-        answer = (False, RuntimeError(f"the data check failed:\n{''.join(traceback.format_exception(exc))}"))
-    send.send(answer)
-    send.close()
+        return False, RuntimeError(f"the data check failed:\n{''.join(traceback.format_exception(exc))}")
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group: the driver stops this process itself (`stop`)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # the answer owns stdout
+    answer = _check(pickle.loads(sys.stdin.buffer.read()))
+    out.write(pickle.dumps(answer))
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
