@@ -2,9 +2,9 @@
 
 The check loads the data set and splits it with scikit-learn; in the driver, scikit-learn's
 import alone was ~1 s of CPU on the launch's critical path, beside Ray's start and the driver's
-own imports of Tune and Optuna (bench/storage_scale.py times the launch). Started first, as
-`python -m hpo.tune.data_check` (a fresh interpreter: the driver runs Ray's start on a thread, and
-multiprocessing's spawn would run the caller's main script again), the check runs beside them and
+own imports of Tune and Optuna (bench/storage_scale.py times the launch). Started first, in a
+fresh interpreter running `main` below (not multiprocessing: its spawn would run the caller's
+main script again, and a fork copies a process whose Ray start runs on a thread), the check runs beside them and
 sends back only what the driver needs (`DataSummary`: labels and class names) or the error it
 raised, which the driver raises as its own: bad data still ends the launch with exit 2 and the
 same message. Spec and answer travel pickled over the child's stdin / stdout, between two
@@ -12,7 +12,6 @@ processes of this package; whatever the check prints goes to stderr.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import signal
 import subprocess
@@ -32,9 +31,10 @@ class DataCheck:
     """`check_study(spec)` running in a child process from construction; `result` waits for it."""
 
     def __init__(self, spec: StudySpec) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
-        self._proc = subprocess.Popen([sys.executable, "-m", "hpo.tune.data_check"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, env=env)
+        # this package's folder last on the child's path: found where the driver found it (a
+        # checkout run in place, too), without putting it ahead of the standard library
+        code = f"import sys; sys.path.append({_PACKAGE_ROOT!r}); from hpo.tune.data_check import main; main()"
+        self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert self._proc.stdin is not None
         with self._proc.stdin:
             self._proc.stdin.write(pickle.dumps(spec))
@@ -82,6 +82,3 @@ def main() -> None:
     out.write(pickle.dumps(answer))
     out.flush()
 
-
-if __name__ == "__main__":
-    main()
