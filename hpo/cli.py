@@ -6,6 +6,7 @@ and study-file validation stay fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -43,10 +44,15 @@ def cmd_launch(a: argparse.Namespace) -> int:
     from hpo.tune.data_check import DataCheck
     from hpo.tune.ray_start import RayStart
 
-    data_check = DataCheck(spec)  # loads and splits the data in a process of its own
-    ray_start = RayStart(a.ray_address, a.verbose)  # Ray's ~3 s start overlaps the imports below
-    from hpo.tune.launch import launch
-    from hpo.views.artifacts import artifact_dir
+    with contextlib.ExitStack() as early:  # both stopped if Ctrl-C lands before launch() owns them
+        data_check = DataCheck(spec)  # loads and splits the data in a process of its own
+        early.callback(data_check.stop)
+        ray_start = RayStart(a.ray_address, a.verbose)  # Ray's ~3 s start overlaps the imports below
+        early.callback(ray_start.stop)
+        from hpo.tune.launch import launch
+        from hpo.views.artifacts import artifact_dir
+
+        early.pop_all()  # launch() stops both
 
     result = launch(spec, url, n_trials=a.n_trials, max_concurrent=a.max_concurrent,
                     ray_address=a.ray_address, verbose=a.verbose, artifact_dir=artifact_dir(a.artifacts),
