@@ -14,20 +14,16 @@ printed.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from storage_scale import REPO, _n_asked, extract  # noqa: E402 - the bench's own helpers
+from storage_scale import REPO, extract, launch_until_asked  # noqa: E402 - the bench's own helpers
 
 NAME = "memory"
 
@@ -50,36 +46,13 @@ def peak_mb(pid: int) -> float:
 
 def one_launch(code: Path, spaces: Path, work: Path, timeout: float) -> float:
     """Peak MB of the driver process when its first trial is asked (a fresh study each time)."""
-    db = work / "memory.db"
     for f in work.glob("memory.db*"):
         f.unlink()
-    url = f"sqlite:///{db}"
-    env = {**os.environ, "PYTHONPATH": str(code)}
-    proc = subprocess.Popen([sys.executable, "-m", "hpo.cli", "launch", "--study", NAME, "--spaces-dir", str(spaces),
-                             "--storage", url], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    t0, peak = time.perf_counter(), None
-    while time.perf_counter() - t0 < timeout and proc.poll() is None:
-        if db.exists() and _asked(url):
-            peak = peak_mb(proc.pid)
-            break
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        output = proc.communicate(timeout=120)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output = proc.communicate()[0]
+    peak, output, _ = launch_until_asked(code, NAME, spaces, f"sqlite:///{work / 'memory.db'}", work, timeout,
+                                         at_ask=lambda proc, seconds: peak_mb(proc.pid))
     if peak is None:
         raise SystemExit(f"hpo launch ({code}) asked no trial in {timeout:g} s:\n{output[-3000:]}")
     return peak
-
-
-def _asked(url: str) -> bool:
-    try:
-        return _n_asked(url) > 0
-    except Exception:  # noqa: BLE001 - the launch has not created Optuna's tables yet
-        return False
 
 
 def main() -> None:

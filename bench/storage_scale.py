@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 
@@ -179,8 +179,9 @@ def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
     return time.perf_counter() - t0
 
 
-def _n_asked(url: str) -> int:
-    """Trials past WAITING: a new row, or the study's enqueued trial taken (the first ask takes it)."""
+def _n_asked(url: str, missing: int | None = None) -> int:
+    """Trials past WAITING: a new row, or the study's enqueued trial taken (the first ask takes it).
+    `missing`: the count while the database or Optuna's tables do not exist yet (else it raises)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
@@ -188,6 +189,10 @@ def _n_asked(url: str) -> int:
         with engine.connect() as conn:
             return conn.exec_driver_sql("SELECT COUNT(*) FROM trials WHERE CAST(state AS VARCHAR(16)) != 'WAITING'"
                                         ).scalar_one()
+    except sa.exc.OperationalError:  # SQLite: no such table (a launch creates them)
+        if missing is None:
+            raise
+        return missing
     finally:
         engine.dispose()
 
@@ -215,6 +220,33 @@ def _noted(url: str, spec_file: Path) -> None:
     storage.engine.dispose()  # no connection of this process stays on a file the next run replaces
 
 
+def launch_until_asked(code: Path, study: str, spaces: Path, url: str, cwd: Path, timeout: float,
+                       at_ask: Callable[[subprocess.Popen, float], Any]) -> tuple[Any, str, int]:
+    """Start `hpo launch` of `study` from the `hpo` package in `code`; once it has asked a trial
+    (a trial past WAITING that was not there before), call `at_ask(process, seconds since the
+    start)`; then interrupt it (Ctrl-C: Ray shuts down cleanly). Returns (what `at_ask` returned,
+    or None when no trial was asked within `timeout`; the launch's output; its exit code)."""
+    before = _n_asked(url, missing=0)
+    env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "hpo.cli", "launch", "--study", study, "--spaces-dir", str(spaces),
+                             "--storage", url], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    got = None
+    while time.perf_counter() - t0 < timeout and proc.poll() is None:
+        if _n_asked(url, missing=0) > before:
+            got = at_ask(proc, time.perf_counter() - t0)
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        output = proc.communicate(timeout=120)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output = proc.communicate()[0]
+    return got, output, proc.returncode
+
+
 def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
     """Seconds from starting `hpo launch` on the study to its first trial asked (a new row in
     Optuna's trials table); then the launch is interrupted (Ctrl-C: Ray shuts down cleanly). On
@@ -234,25 +266,9 @@ def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
         copy_study(db, out / "launch.db")
         url = f"sqlite:///{out / 'launch.db'}"
     _noted(url, spaces / f"{NAME}.yaml")
-    before = _n_asked(url)
-    env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "hpo.cli", "launch", "--study", NAME, "--spaces-dir", str(spaces),
-                             "--storage", url], cwd=out, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    took = None
-    while time.perf_counter() - t0 < timeout and proc.poll() is None:
-        if _n_asked(url) > before:
-            took = time.perf_counter() - t0
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        output = proc.communicate(timeout=120)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output = proc.communicate()[0]
-    if took is None and proc.returncode not in (130, -2):
+    took, output, returncode = launch_until_asked(code, NAME, spaces, url, out, timeout,
+                                                  at_ask=lambda proc, seconds: seconds)
+    if took is None and returncode not in (130, -2):
         raise SystemExit(f"hpo launch failed ({code}):\n{output[-3000:]}")
     (out / "stdout.txt").write_text("")  # nothing to compare: the launch is cut short on purpose
     return took

@@ -90,7 +90,8 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], class_counts: Sequenc
     metrics). A group or minority set with no class gives NaN, not 0: an empty group has no
     accuracy, and a study optimising it should see that, not a fake score."""
     # imported here, not at the top: the launch's driver imports this module to resolve the
-    # minority classes and never scores; scikit-learn would cost it ~1 s of its start (bench/launch_start.py)
+    # minority classes and never scores; scikit-learn would cost it ~1 s of its start
+    # (bench/storage_scale.py times the start)
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
     k = len(class_counts)
