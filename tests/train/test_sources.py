@@ -53,6 +53,25 @@ def test_unreadable_images_are_skipped_with_a_warning(tmp_path: Path, capsys: py
     assert "skipped 3 unreadable image(s)" in err and "broken_0.png" in err
 
 
+def test_threaded_decode_gives_the_serial_arrays_in_order_and_skips_the_same_files(tmp_path: Path) -> None:
+    paths = write_png_tree(tmp_path / "imgs", per_class=6)
+    for i in (0, 17, 59):  # broken files at the start, the middle and the end of the list
+        paths[i].write_bytes(b"not a png")
+    x1, ok1 = sources.read_images(paths, 12, 1, threads=1)
+    x4, ok4 = sources.read_images(paths, 12, 1, threads=4)
+    assert np.array_equal(x1, x4) and np.array_equal(ok1, ok4)
+    assert ok4.tolist() == [i for i in range(60) if i not in (0, 17, 59)] and x4.shape == (57, 1, 12, 12)
+    rgb, _ = sources.read_images(paths[1:9], 10, 3, threads=3)
+    assert rgb.shape == (8, 3, 10, 10) and np.array_equal(rgb, sources.read_images(paths[1:9], 10, 3, threads=1)[0])
+
+
+def test_decode_threads_follow_omp_num_threads_as_ray_sets_it_for_a_trial(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert sources.decode_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert sources.decode_threads() == len(os.sched_getaffinity(0))
+
+
 def test_labels_outside_0_to_k_minus_1(tmp_path: Path) -> None:
     labels = write_annotations(tmp_path / "ann", per_class=3)
     entries = json.loads(labels.read_text())
