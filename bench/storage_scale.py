@@ -13,6 +13,9 @@ launcher records. The study is written through Optuna (`study.add_trials`, in ba
 `--baseline REV` times the same commands from git revision REV of this repository (extracted
 to a temp folder) on the same databases in the same run: before / after side by side.
 
+The launch is timed as a relaunch finds the study: with the note and the data check record its
+study file's last launch by the same code left (a code from before either has nothing to find).
+
     python bench/storage_scale.py                                  # 1,000 and 10,000 trials, SQLite
     python bench/storage_scale.py --baseline 55983a0 --timeout 120 # and the code before the fast reads
     python bench/storage_scale.py --sampler-cost                   # seconds per GP / TPE ask, with and without a window
@@ -220,6 +223,26 @@ def _noted(url: str, spec_file: Path) -> None:
     storage.engine.dispose()  # no connection of this process stays on a file the next run replaces
 
 
+# what a passed data check of `code` leaves for the next launch from the same folder
+# (hpo.tune.data_check remembers it); a code from before that has nothing to leave
+_CHECKED = """import sys
+from hpo.spec import load_spec
+try:
+    from hpo.tune.data_check import RECORDS, DataCheck
+except ImportError:
+    sys.exit(0)
+DataCheck(load_spec(sys.argv[1])).result()
+"""
+
+
+def _checked(code: Path, spec_file: Path, cwd: Path) -> None:
+    """The data check record a launch of `spec_file` by `code` from `cwd` leaves, as a relaunch
+    with unchanged data finds it (the first launch of a study pays the check)."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    subprocess.run([sys.executable, "-c", _CHECKED, str(spec_file)], cwd=cwd, env=env, check=True,
+                   capture_output=True, timeout=300)
+
+
 def launch_until_asked(code: Path, study: str, spaces: Path, url: str, cwd: Path, timeout: float,
                        at_ask: Callable[[subprocess.Popen, float], Any]) -> tuple[Any, str, int]:
     """Start `hpo launch` of `study` from the `hpo` package in `code`; once it has asked a trial
@@ -266,6 +289,7 @@ def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
         copy_study(db, out / "launch.db")
         url = f"sqlite:///{out / 'launch.db'}"
     _noted(url, spaces / f"{NAME}.yaml")
+    _checked(code, spaces / f"{NAME}.yaml", out)
     took, output, returncode = launch_until_asked(code, NAME, spaces, url, out, timeout,
                                                   at_ask=lambda proc, seconds: seconds)
     if took is None and returncode not in (130, -2):

@@ -101,6 +101,9 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = st.open_storage(url)
     splits = data_check.result()
+    if data_check.remembered is not None:
+        opt.echo(f"data: study config and files unchanged since a check passed ({data_check.record}); "
+                 "not checked again (delete that file to check again)")
     opt.echo(f"class counts (train / val / test):\n{class_table(spec, splits)}")
     existed = spec.name in st.study_names(storage)
     study = st.open_study(spec, storage)

@@ -53,6 +53,9 @@ def test_launch_fills_a_two_objective_study_and_a_relaunch_only_tops_up(study_db
             "--n-trials", "6", cwd=root)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4 COMPLETE of a budget of 6" in r.stdout
+    # the first launch's data check passed and is remembered: the relaunch does not run it again
+    assert len(list((root / "storage" / "data_check").glob("*.npz"))) == 1
+    assert "unchanged since a check passed" in r.stdout and "class counts" in r.stdout
     after = _complete(url)
     assert len(after) == 6 and len(optuna.load_study(study_name="e2e", storage=url).trials) == 6
     # the resumed sampler must not replay the first launch's draws
