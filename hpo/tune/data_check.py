@@ -15,8 +15,9 @@ without pickle). KEY digests what the check's answer depends on: the study's fix
 minority classes and objectives, the size and modification time of every file under each
 absolute path the config names (an image folder is walked), the versions of scikit-learn, NumPy
 and Pillow, and hpo's own source. A relaunch with none of them changed skips the check (7.3 s on
-one core for 1,754 JPEGs; on 2 cores its process held the first trial back ~1 s at 10,000
-trials: bench/storage_scale.py). A failed check is never remembered: bad data fails every launch.
+one core for 1,754 JPEGs; on 2 cores, where the check's process competes with Ray's start, a
+relaunch asked its first trial ~1 s sooner: bench/storage_scale.py). A failed check is never
+remembered: bad data fails every launch.
 Not seen by the key: an image an annotation file lists that changes in place (its labels come
 from the annotation file, which is seen). Delete the folder to check again.
 """
