@@ -270,9 +270,12 @@ def cmd_check(a: argparse.Namespace) -> int:
     from hpo.spec import find_spec
 
     spec = find_spec(a.study, a.spaces_dir)
-    from hpo.train.preflight import check_study, summary
+    from hpo.train.preflight import DataSummary, check_study, summary
+    from hpo.tune.data_check import remember
 
-    print(summary(spec, check_study(spec)))
+    splits = check_study(spec)  # always checks; a pass is remembered, so the next launch need not
+    remember(spec, DataSummary.of(splits))
+    print(summary(spec, splits))
     return 0
 
 

@@ -17,7 +17,7 @@ absolute path the config names (an image folder is walked), the versions of scik
 and Pillow, and hpo's own source. A relaunch with none of them changed skips the check (7.3 s on
 one core for 1,754 JPEGs; on 2 cores, where the check's process competes with Ray's start, a
 relaunch asked its first trial ~1 s sooner: bench/storage_scale.py). A failed check is never
-remembered: bad data fails every launch.
+remembered: bad data fails every launch. `hpo check` (in its own process) remembers a pass too.
 Not seen by the key: an image an annotation file lists that changes in place (its labels come
 from the annotation file, which is seen). Delete the folder to check again.
 """
@@ -96,6 +96,11 @@ class DataCheck:
         self._proc.wait()
         if self._proc.stdout is not None:
             self._proc.stdout.close()
+
+
+def remember(spec: StudySpec, summary: DataSummary, records: Path = RECORDS) -> None:
+    """Record a check of `spec` that passed elsewhere (`hpo check`): the next launch skips it."""
+    _write(records / f"{record_key(spec)}.npz", summary)
 
 
 def record_key(spec: StudySpec) -> str:

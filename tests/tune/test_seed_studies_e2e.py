@@ -111,6 +111,7 @@ def test_seed_study_runs_two_trials(name: str, tmp_path: Path, capsys: pytest.Ca
     url = f"sqlite:///{tmp_path / 'seed.db'}"
     r = hpo("launch", "--study", name, "--spaces-dir", spaces, "--storage", url, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "unchanged since a check passed" in r.stdout  # `hpo check` passed it just now: not checked again
     study = optuna.load_study(study_name=name, storage=url)
     trials = study.trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"], [t.user_attrs for t in trials]
