@@ -23,6 +23,7 @@ from the annotation file, which is seen). Delete the folder to check again.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -170,9 +171,9 @@ def _read(record: Path) -> DataSummary | None:
 
 def _write(record: Path, summary: DataSummary) -> None:
     """Remember a passed check (written whole, then renamed); keep the KEEP most recently used."""
+    part = record.with_suffix(f".{os.getpid()}.part")  # two launchers writing at once each rename a whole file
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
-        part = record.with_suffix(f".{os.getpid()}.part")
         with open(part, "wb") as f:
             np.savez(f, train=summary.train.y, val=summary.val.y, test=summary.test.y,
                      class_names=np.array(summary.class_names, dtype=str))
@@ -181,7 +182,8 @@ def _write(record: Path, summary: DataSummary) -> None:
         for f in old:
             f.unlink(missing_ok=True)
     except OSError:  # a read-only or full disk: the next launch checks again, nothing is lost
-        pass
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
 
 
 def _check(spec: StudySpec) -> tuple[bool, object]:

@@ -108,3 +108,6 @@ def test_only_the_most_recently_used_records_are_kept(tmp_path: Path, monkeypatc
     for i in range(4):
         data_check._write(tmp_path / f"{i}.npz", summary)  # noqa: SLF001
     assert sorted(f.name for f in tmp_path.glob("*.npz")) == ["2.npz", "3.npz"]
+    (tmp_path / "a_file").write_text("")
+    data_check._write(tmp_path / "a_file" / "x.npz", summary)  # noqa: SLF001 - cannot be written: no error, no record
+    assert list(tmp_path.glob("**/*.part")) == []
