@@ -18,6 +18,7 @@ and Pillow, and hpo's own source. A relaunch with none of them changed skips the
 one core for 1,754 JPEGs; on 2 cores, where the check's process competes with Ray's start, a
 relaunch asked its first trial ~1 s sooner: bench/storage_scale.py). A failed check is never
 remembered: bad data fails every launch. `hpo check` (in its own process) remembers a pass too.
+A study of timm's pretrained weights (`pretrained: true`) is checked every launch (`rememberable`).
 Not seen by the key: an image an annotation file lists that changes in place (its labels come
 from the annotation file, which is seen). Delete the folder to check again.
 """
@@ -53,7 +54,7 @@ class DataCheck:
     the answer of a passed check with the same key (`remembered`); `result` waits for it."""
 
     def __init__(self, spec: StudySpec, records: Path | None = RECORDS) -> None:
-        self._record = records / f"{record_key(spec)}.npz" if records is not None else None
+        self._record = records / f"{record_key(spec)}.npz" if records is not None and rememberable(spec) else None
         self.remembered = _read(self._record) if self._record is not None else None
         self._proc: subprocess.Popen | None = None
         if self.remembered is not None:
@@ -101,7 +102,16 @@ class DataCheck:
 
 def remember(spec: StudySpec, summary: DataSummary, records: Path = RECORDS) -> None:
     """Record a check of `spec` that passed elsewhere (`hpo check`): the next launch skips it."""
-    _write(records / f"{record_key(spec)}.npz", summary)
+    if rememberable(spec):
+        _write(records / f"{record_key(spec)}.npz", summary)
+
+
+def rememberable(spec: StudySpec) -> bool:
+    """Whether the check's answer follows from what the key sees. Not with `pretrained: true`: the
+    check also finds (or fetches) timm's weights in the Hugging Face cache, which an emptied cache
+    or HF_HUB_OFFLINE changes without any file the study names changing."""
+    model = spec.trial_config({})["model"]
+    return not (model["name"] == "timm" and model.get("pretrained"))
 
 
 def record_key(spec: StudySpec) -> str:

@@ -15,7 +15,7 @@ from hpo.errors import UserError
 from hpo.spec import load_spec
 from hpo.train.preflight import DataSummary, check_study
 from hpo.tune import data_check
-from hpo.tune.data_check import DataCheck, record_key
+from hpo.tune.data_check import DataCheck, record_key, rememberable
 
 
 def test_the_check_sends_back_the_labels_and_class_names_check_study_finds(tmp_path: Path) -> None:
@@ -111,3 +111,15 @@ def test_only_the_most_recently_used_records_are_kept(tmp_path: Path, monkeypatc
     (tmp_path / "a_file").write_text("")
     data_check._write(tmp_path / "a_file" / "x.npz", summary)  # noqa: SLF001 - cannot be written: no error, no record
     assert list(tmp_path.glob("**/*.part")) == []
+
+
+def test_a_study_of_timms_pretrained_weights_is_checked_every_launch(tmp_path: Path) -> None:
+    # the check also finds timm's weights in the Hugging Face cache, which no file the study names shows
+    pretrained = load_spec(write_study(tmp_path, "pre", model={"name": "timm", "arch": "resnet18", "pretrained": True}))
+    local = load_spec(write_study(tmp_path, "dc"))
+    assert not rememberable(pretrained) and rememberable(local)
+    check = DataCheck(pretrained, tmp_path / "records")
+    try:
+        assert check.record is None
+    finally:
+        check.stop()
