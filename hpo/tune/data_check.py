@@ -54,8 +54,8 @@ class DataCheck:
     the answer of a passed check with the same key (`remembered`); `result` waits for it."""
 
     def __init__(self, spec: StudySpec, records: Path | None = RECORDS) -> None:
-        self._record = records / f"{record_key(spec)}.npz" if records is not None and rememberable(spec) else None
-        self.remembered = _read(self._record) if self._record is not None else None
+        self.record = _record_path(spec, records)  # where a pass is (or would be) remembered
+        self.remembered = _read(self.record) if self.record is not None else None
         self._proc: subprocess.Popen | None = None
         if self.remembered is not None:
             return
@@ -80,14 +80,9 @@ class DataCheck:
         ok, value = pickle.loads(answer)
         if not ok:
             raise value
-        if self._record is not None:
-            _write(self._record, value)
+        if self.record is not None:
+            _write(self.record, value)
         return value
-
-    @property
-    def record(self) -> Path | None:
-        """Where a passed check is (or would be) remembered."""
-        return self._record
 
     def stop(self) -> None:
         """End the check if it still runs (the launch ended before it needed the data)."""
@@ -102,8 +97,14 @@ class DataCheck:
 
 def remember(spec: StudySpec, summary: DataSummary, records: Path = RECORDS) -> None:
     """Record a check of `spec` that passed elsewhere (`hpo check`): the next launch skips it."""
-    if rememberable(spec):
-        _write(records / f"{record_key(spec)}.npz", summary)
+    record = _record_path(spec, records)
+    if record is not None:
+        _write(record, summary)
+
+
+def _record_path(spec: StudySpec, records: Path | None) -> Path | None:
+    """The record of a pass of `spec` under `records`; None: not remembered (see `rememberable`)."""
+    return records / f"{record_key(spec)}.npz" if records is not None and rememberable(spec) else None
 
 
 def rememberable(spec: StudySpec) -> bool:
