@@ -86,14 +86,25 @@ def rows(study: optuna.Study, states: Iterable[TrialState] | None = None) -> lis
     if storage is None:
         return [Row(t.number, t.state, None if t.values is None else tuple(t.values))
                 for t in study.get_trials(deepcopy=False, states=states)]
+    return _rows(storage, _in_study(study), states)
+
+
+def heads(storage: optuna.storages.RDBStorage, study_id: int) -> list[Row]:
+    """`rows` of study `study_id`, trial ids included: what hpo.study.sampler_storage's window
+    needs to pick the few trials it reads whole."""
+    return _rows(storage, _T["trials"].c.study_id == study_id, None)
+
+
+def _rows(storage: optuna.storages.RDBStorage, in_study: sa.ColumnElement[bool],
+          states: tuple[TrialState, ...] | None) -> list[Row]:
     trials, values = _T["trials"], _T["trial_values"]
     with storage.engine.connect() as conn:
         head = conn.execute(_states(sa.select(trials.c.trial_id, trials.c.number, trials.c.state)
-                                    .where(_in_study(study)), states)).all()
+                                    .where(in_study), states)).all()
         got: dict[int, list[float]] = {}
         for tid, value, kind in conn.execute(_states(
                 sa.select(values.c.trial_id, values.c.value, values.c.value_type)
-                .join(trials, trials.c.trial_id == values.c.trial_id).where(_in_study(study))
+                .join(trials, trials.c.trial_id == values.c.trial_id).where(in_study)
                 .order_by(values.c.trial_id, values.c.objective), states)).all():
             got.setdefault(tid, []).append(value if kind == "FINITE" else _INF[kind])
     state_of = {s.name: s for s in TrialState}
@@ -101,11 +112,13 @@ def rows(study: optuna.Study, states: Iterable[TrialState] | None = None) -> lis
     return sorted(out, key=lambda r: r.number)
 
 
-def full_rows(study: optuna.Study) -> list[Row]:
+def full_rows(study: optuna.Study, of: Sequence[Row] | None = None) -> list[Row]:
     """COMPLETE trials that ran all their epochs (no `hpo_stopped_early`) under the study's
-    current fixed settings (hpo.study.settings), in number order."""
+    current fixed settings (hpo.study.settings), in number order; of the study's `rows` (or
+    `heads`) `of`, when the caller has read them."""
     stopped = numbers_with_attr(study, ATTR_STOPPED_EARLY)
-    full = [r for r in rows(study, (TrialState.COMPLETE,)) if r.number not in stopped]
+    of = rows(study, (TrialState.COMPLETE,)) if of is None else of
+    full = [r for r in of if r.state == TrialState.COMPLETE and r.number not in stopped]
     attrs = study.user_attrs
     if ATTR_CHANGES not in attrs:  # settings never changed: every trial trained under version 0
         return full

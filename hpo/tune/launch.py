@@ -160,12 +160,13 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
               launcher: coordination.Launcher, budget: int, version: int, opt: Options) -> Callable[[], StudySearch]:
     """Read what the searcher needs (the front for the progress line, the sampler's trials);
     returns the call that builds it, once Ray is up."""
-    progress = Progress(spec.metric_names, spec.directions, budget, [list(r.values) for r in fastread.full_rows(study)],
+    heads = fastread.heads(storage, storage.get_study_id_from_name(spec.name))  # every trial's state and values
+    progress = Progress(spec.metric_names, spec.directions, budget,
+                        [list(r.values) for r in fastread.full_rows(study, heads)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
-    sampling = build_sampler(spec, sum(fastread.counts_by_state(study).values()),
-                             launcher.id if launcher.others_alive else None)
+    sampling = build_sampler(spec, len(heads), launcher.id if launcher.others_alive else None)
     asks = SamplerStorage(storage, sampling.window, owner=launcher.id)  # the study read lean, trials born owned
-    asks.warm(spec.name)
+    asks.warm(spec.name, heads)
     return functools.partial(
         StudySearch,
         space=DefineByRun(spec), metric=spec.metric_names,

@@ -114,13 +114,17 @@ def test_tpe_asks_the_same_parameters_through_either_storage(url: str, tmp_path:
     assert drawn[0] == drawn[1]
 
 
-def test_a_window_shows_the_last_finished_trials_the_whole_front_and_every_unfinished_one(url: str) -> None:
+def test_a_window_shows_the_last_finished_trials_the_whole_front_and_every_unfinished_one(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from hpo.study import pareto
 
     study = _study(url, "window")
     lean = SamplerStorage(st.open_storage(url), window=5)
     study_id = lean.get_study_id_from_name("window")
     sgn = pareto.signs(study.directions)
+    whole: list[int] = []  # trials read whole (params, attributes): only those the window shows
+    read = fastread.sampler_trials
+    monkeypatch.setattr(fastread, "sampler_trials", lambda *a: whole.extend(t.number for t in read(*a)) or read(*a))
 
     def expected() -> list[int]:
         every = study._storage.get_all_trials(study_id, deepcopy=False)
@@ -130,6 +134,10 @@ def test_a_window_shows_the_last_finished_trials_the_whole_front_and_every_unfin
         return sorted({t.number for t in finished[-5:]} | front | {t.number for t in every if not t.state.is_finished()})
 
     assert len(study.trials) > 40 and [t.number for t in lean.get_all_trials(study_id)] == expected()
+    assert sorted(whole) == expected()  # the first read passed over the trials it will never show
+    given = SamplerStorage(st.open_storage(url), window=5)  # the launch hands over the heads it has read
+    given.warm("window", fastread.heads(given.backend, study_id))
+    assert [t.number for t in given.get_all_trials(study_id)] == expected()
     # new trials arrive: one that dominates the whole front, then ten ordinary ones; the window
     # moves, the old front leaves it (dominated), the new best stays however old it gets
     best = study.ask()
