@@ -109,7 +109,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     study = st.open_study(spec, storage)
     version = settings.settle(study, spec, opt.allow_changed_settings)
     st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
-    notes.save(study, spec, splits)
+    note = notes.Later(study, spec, splits)  # written once the first trial is asked (or at the end)
     swept = coordination.sweep(study)
     if swept:
         opt.echo(f"trials {swept} were left RUNNING by a launcher that is gone: marked FAIL (launcher_lost), "
@@ -119,6 +119,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     opt.echo(f"study {spec.name!r} in {st.redact(url)}: {done} COMPLETE of a budget of {budget}")
     if done >= budget:
         opt.echo("budget already reached; raise --n-trials to run more")
+        note.finish()
         return LaunchResult(study, 0, 0)
     launcher = coordination.Launcher(study)
     searcher: StudySearch | None = None
@@ -127,7 +128,8 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
             opt.echo(f"WARNING: {len(launcher.others_alive)} other launcher(s) are running on study {spec.name!r} "
                      "in this SQLite file; SQLite takes one writer at a time and cannot lock the budget between "
                      "launchers: use PostgreSQL (--storage postgresql://...) for several launchers")
-        build_searcher = _searcher(spec, storage, study, launcher, budget, version, opt)  # reads while Ray starts
+        build_searcher = _searcher(spec, storage, study, launcher, budget, version, opt,
+                                   on_first_ask=note.start)  # reads while Ray starts
         with _ray_session(spec, opt, ray_start):
             # built only now: a Tune Searcher records a Ray usage tag as it is built, and the last
             # step of `ray.init` (on RayStart's thread) iterates over those tags without a lock; a
@@ -135,6 +137,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
             # size during iteration"; seen on 2 cores when the study was read before Ray was up)
             searcher = build_searcher()
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
+        note.finish()
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
         if not existed and not fastread.counts_by_state(study):
             with contextlib.suppress(KeyError):  # a launcher that started alongside deleted it first
@@ -150,6 +153,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
                          "launcher, which `hpo status` shows as gone and the next launch sweeps")
         raise
     finally:
+        note.join()
         launcher.stop()
     study = optuna.load_study(study_name=spec.name, storage=storage)
     _summary(spec, study, searcher, budget, seconds, opt)
@@ -157,7 +161,8 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
 
 
 def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study,
-              launcher: coordination.Launcher, budget: int, version: int, opt: Options) -> Callable[[], StudySearch]:
+              launcher: coordination.Launcher, budget: int, version: int, opt: Options,
+              on_first_ask: Callable[[], None]) -> Callable[[], StudySearch]:
     """Read what the searcher needs (the front for the progress line, the sampler's trials);
     returns the call that builds it, once Ray is up."""
     heads = fastread.heads(storage, storage.get_study_id_from_name(spec.name))  # every trial's state and values
@@ -173,7 +178,7 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
         mode=["max" if d == "maximize" else "min" for d in spec.directions], sampler=sampling.sampler,
         study_name=spec.name, storage=asks,
         spec=spec, progress=progress, artifact_store=artifacts.store(opt.artifact_dir or artifacts.artifact_dir()),
-        budget=budget, launcher_id=launcher.id, settings_version=version,
+        budget=budget, launcher_id=launcher.id, settings_version=version, on_first_ask=on_first_ask,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from typing import Any
+from typing import Any, Callable
 
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
@@ -23,18 +23,21 @@ class StudySearch(OptunaSearch):
     trained and measured, and never lets a broken result leave a trial RUNNING."""
 
     def __init__(self, *args: Any, spec: StudySpec, progress: Progress, artifact_store: Any, budget: int,
-                 launcher_id: str, settings_version: int = 0, **kwargs: Any) -> None:
+                 launcher_id: str, settings_version: int = 0, on_first_ask: Callable[[], None] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spec, self.progress, self.artifact_store = spec, progress, artifact_store
         self.budget, self.launcher_id = budget, launcher_id
         self.n_done = self.n_failed = 0
         self.settings_version = settings_version  # hpo.study.settings: the fixed settings this launch trains under
+        self.on_first_ask = on_first_ask  # called once, after the launch's first trial is asked
 
     def __getstate__(self) -> dict:
         # Ray pickles the searcher into its experiment folder (tuner.pkl, searcher state). The
         # storage, the study and its trials carry the database URL and password, and the
         # database already holds all of it: leave them out.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_storage", "_ot_study", "_ot_trials")}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_storage", "_ot_study", "_ot_trials", "on_first_ask")}
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -54,6 +57,9 @@ class StudySearch(OptunaSearch):
             config = super().suggest(trial_id)
             self._ot_trials[trial_id].set_user_attr(coordination.ATTR_OWNER, self.launcher_id)
         self.progress.trial_started()
+        if self.on_first_ask is not None:
+            self.on_first_ask, first = None, self.on_first_ask
+            first()
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from typing import TYPE_CHECKING
 
 import optuna
@@ -54,11 +55,56 @@ def save(study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -
     study): optuna-dashboard's note API imports Optuna's importance module and with it all of
     scikit-learn, ~1 s of a relaunch's start otherwise. A note edited in the dashboard stays
     until the study file or the data changes."""
+    text, digest = _text(spec, splits)
+    if study.user_attrs.get(ATTR_NOTE) != digest:
+        _write(study, text, digest)
+
+
+def _text(spec: StudySpec, splits: "Splits | DataSummary") -> tuple[str, str]:
     text = markdown(spec, splits)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    if study.user_attrs.get(ATTR_NOTE) == digest:
-        return
+    return text, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _write(study: optuna.Study, text: str, digest: str) -> None:
     import optuna_dashboard
 
     optuna_dashboard.save_note(study, text)
     study.set_user_attr(ATTR_NOTE, digest)
+
+
+class Later:
+    """`save`, but the write (and optuna-dashboard's import, ~1.2 s on 2 cores) off the launch's
+    way to its first trial: `start` writes on a thread (the launch calls it once its first trial
+    is asked), `finish` waits for that thread, or writes now when `start` was never called (a
+    launch that asked no trial). Nothing to do when the note is unchanged."""
+
+    def __init__(self, study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -> None:
+        text, digest = _text(spec, splits)
+        self._args = None if study.user_attrs.get(ATTR_NOTE) == digest else (study, text, digest)
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        if self._args is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="hpo-note")
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            _write(*self._args)
+        except BaseException as exc:  # noqa: BLE001 - raised again by `finish`, in the launch's thread
+            self.error = exc
+
+    def finish(self) -> None:
+        """Wait for the note (or write it now); raises what its write raised."""
+        if self._thread is None and self._args is not None:
+            self._run()
+        self.join()
+        self._args = None
+        if self.error is not None:
+            raise self.error
+
+    def join(self) -> None:
+        """Wait for a write `start` began (a launch ending on an error: the error is the one to see)."""
+        if self._thread is not None:
+            self._thread.join()

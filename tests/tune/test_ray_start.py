@@ -12,6 +12,7 @@ from hpo.spec import load_spec
 from hpo.tune import launch as launch_mod
 from hpo.tune.outcome import DETAILS
 from hpo.tune.ray_start import RayStart
+from hpo.views import notes
 from conftest import write_study
 
 pytestmark = pytest.mark.e2e  # starts Ray in this process
@@ -51,8 +52,15 @@ def test_the_searcher_is_built_only_once_ray_is_up(tmp_path: Path, monkeypatch) 
         tune.report({"minority_f1": 0.5, "macro_acc": 0.5, DETAILS: json.dumps({})})
 
     monkeypatch.setattr(launch_mod.StudySearch, "__init__", init)
+    write = notes._write
+
+    def write_note(study, text: str, digest: str) -> None:  # the new study's note: after its first trial is asked
+        events.append(f"note written, {len(study.get_trials(deepcopy=False))} trial(s) asked")
+        write(study, text, digest)
+
+    monkeypatch.setattr(notes, "_write", write_note)
     spec = load_spec(write_study(tmp_path / "spaces", "ray_start", budget={"n_trials": 1, "max_concurrent": 1}))
     result = launch_mod.launch(spec, f"sqlite:///{tmp_path / 'studies.db'}", quiet=True, trial_fn=noop_trial,
                                ray_start=SlowRayStart(events), artifact_dir=tmp_path / "artifacts")
-    assert events == ["ray up", "searcher built"]
+    assert events == ["ray up", "searcher built", "note written, 1 trial(s) asked"]
     assert result.ran == 1 and result.failed == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 import optuna_dashboard
 
 from conftest import write_study
@@ -24,3 +25,33 @@ def test_the_note_is_rewritten_only_when_its_text_changes(tmp_path: Path) -> Non
     changed = load_spec(write_study(tmp_path, "noted", description="another description"))
     notes.save(study, changed, data)
     assert "another description" in optuna_dashboard.get_note(study)
+
+
+def test_a_later_note_is_written_on_a_thread_once_started_or_at_finish(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_spec(write_study(tmp_path, "later"))
+    data = DataSummary.of(check_study(spec))
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    note = notes.Later(study, spec, data)
+    assert optuna_dashboard.get_note(study) == ""  # nothing written before `start` (the launch's first ask)
+    note.start()
+    note.finish()
+    assert "# later" in optuna_dashboard.get_note(study)
+    unchanged = notes.Later(study, spec, data)  # a relaunch: nothing to write, no thread
+    unchanged.start()
+    assert unchanged._thread is None
+    unchanged.finish()
+
+    other = optuna.create_study(directions=["maximize", "maximize"])
+    notes.Later(other, spec, data).finish()  # a launch that asked no trial still leaves the note
+    assert "# later" in optuna_dashboard.get_note(other)
+
+    def full(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(notes, "_write", full)
+    failing = notes.Later(optuna.create_study(directions=["maximize", "maximize"]), spec, data)
+    failing.start()
+    failing.join()  # a launch ending on another error waits for the write without raising its error
+    with pytest.raises(OSError, match="disk full"):
+        failing.finish()
