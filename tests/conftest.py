@@ -1,10 +1,12 @@
 """Shared helpers: run the real `hpo` command as a subprocess, write study files into temp dirs."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,6 +23,14 @@ def hpo(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
     full_env.pop("HPO_STORAGE", None) if env is None or "HPO_STORAGE" not in env else None
     return subprocess.run([sys.executable, "-m", "hpo.cli", *args], cwd=cwd or REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def bench(name: str) -> ModuleType:
+    """bench/NAME.py as a module (the benches are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_study(folder: Path, name: str, base: str = "cb_focal_beta", **overrides: Any) -> Path:

@@ -4,7 +4,6 @@ counts, hypervolume history, export document and report tables built on it must 
 of the code before it (rebuilt here from `study.get_trials`, as it was)."""
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import random
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from conftest import REPO
+from conftest import bench
 from hpo.study import coordination as co
 from hpo.study import export, fastread, pareto
 from hpo.study import storage as st
@@ -260,9 +259,7 @@ def test_nondominated_and_the_2d_hypervolume_equal_brute_force(seed: int) -> Non
 # --- the bench's bulk writer writes what Optuna writes --------------------------------------------
 
 def test_the_benchs_bulk_rows_read_back_as_optunas_add_trials(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("storage_scale", REPO / "bench" / "storage_scale.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    scale = bench("storage_scale")
     url = f"sqlite:///{tmp_path / 'b.db'}"
     backing = st.open_storage(url)
     rng = random.Random(0)
@@ -270,7 +267,7 @@ def test_the_benchs_bulk_rows_read_back_as_optunas_add_trials(tmp_path: Path) ->
     a = optuna.create_study(study_name="a", storage=backing, directions=["maximize", "minimize"])
     b = optuna.create_study(study_name="b", storage=backing, directions=["maximize", "minimize"])
     a.add_trials(trials)
-    bench.bulk_add(backing, b, trials)
+    scale.bulk_add(backing, b, trials)
 
     def seen(s: optuna.Study) -> list:
         return [(t.number, t.state, t.values, t.params, t.distributions, t.user_attrs, t.datetime_start,
