@@ -398,7 +398,7 @@ def table(results: dict, sizes: list[int], timeout: float) -> None:
             before = results.get((backend, big, "before", command))
             if before is not None and after:
                 mb = _median(before)
-                ratio = f"{mb / after:.1f}x" if mb else f"> {timeout / after:.0f}x"
+                ratio = f"{mb / after:.1f}x (medians {mb:.2f} / {after:.2f} s)" if mb else f"> {timeout / after:.0f}x"
                 print(f"{backend} {command} at {big} trials: before / after = {ratio}")
 
 
