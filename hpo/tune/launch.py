@@ -144,13 +144,8 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
                 optuna.delete_study(study_name=spec.name, storage=storage)
         raise
     except Exception as exc:
-        if storage_failure(exc) and searcher is not None:  # no trial stays RUNNING because hpo stopped
-            ended, left = searcher.end_unfinished(FAIL_STORAGE)
-            if ended:
-                opt.echo(f"trials {ended} ended FAIL ({FAIL_STORAGE}): the storage refused a write")
-            if left:
-                opt.echo(f"trials {left} could not be marked FAIL either: they stay RUNNING under this "
-                         "launcher, which `hpo status` shows as gone and the next launch sweeps")
+        if storage_failure(exc) and searcher is not None:
+            _end_unfinished(searcher, opt)
         raise
     finally:
         note.join()
@@ -158,6 +153,16 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     study = optuna.load_study(study_name=spec.name, storage=storage)
     _summary(spec, study, searcher, budget, seconds, opt)
     return LaunchResult(study, searcher.n_done, searcher.n_failed)
+
+
+def _end_unfinished(searcher: StudySearch, opt: Options) -> None:
+    """After the storage refused a write: no trial stays RUNNING because hpo stopped."""
+    ended, left = searcher.end_unfinished(FAIL_STORAGE)
+    if ended:
+        opt.echo(f"trials {ended} ended FAIL ({FAIL_STORAGE}): the storage refused a write")
+    if left:
+        opt.echo(f"trials {left} could not be marked FAIL either: they stay RUNNING under this "
+                 "launcher, which `hpo status` shows as gone and the next launch sweeps")
 
 
 def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optuna.Study,
