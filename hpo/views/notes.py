@@ -55,14 +55,7 @@ def save(study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -
     study): optuna-dashboard's note API imports Optuna's importance module and with it all of
     scikit-learn, ~1 s of a relaunch's start otherwise. A note edited in the dashboard stays
     until the study file or the data changes."""
-    text, digest = _text(spec, splits)
-    if study.user_attrs.get(ATTR_NOTE) != digest:
-        _write(study, text, digest)
-
-
-def _text(spec: StudySpec, splits: "Splits | DataSummary") -> tuple[str, str]:
-    text = markdown(spec, splits)
-    return text, hashlib.sha256(text.encode()).hexdigest()[:16]
+    Later(study, spec, splits).finish()
 
 
 def _write(study: optuna.Study, text: str, digest: str) -> None:
@@ -79,7 +72,8 @@ class Later:
     launch that asked no trial). Nothing to do when the note is unchanged."""
 
     def __init__(self, study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -> None:
-        text, digest = _text(spec, splits)
+        text = markdown(spec, splits)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         self._args = None if study.user_attrs.get(ATTR_NOTE) == digest else (study, text, digest)
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None

@@ -114,6 +114,7 @@ def test_password_stays_out_of_output_exports_logs_ray_folder_and_errors(server:
     r = hpo("launch", "--study", name, "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, "--verbose",
             cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
+
     def in_form(form: str) -> list[subprocess.CompletedProcess]:
         url, env = password_form(form, server, tmp_path)
         status = hpo("status", "--study", name, "--storage", url, cwd=tmp_path, env=env)
