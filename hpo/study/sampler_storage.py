@@ -4,21 +4,20 @@ sampler reads fetched lean and kept.
 Every `study.ask` reads the study's trials (`get_all_trials`): Optuna's WAITING queue, then the
 sampler's history. Optuna's own cache (`_CachedStorage`, which Optuna puts over an RDBStorage)
 loads each trial whole the first time, user attributes included; an hpo trial carries its
-config, per-class metrics and confusion matrix there, so the first ask of a launch on a
-10,000-trial study took 11-15 s of ORM rows and JSON on 2 cores. Here a finished trial is read
+config, per-class metrics and confusion matrix there, so on a long study the first ask of a
+launch spends its time in ORM rows and JSON. Here a finished trial is read
 once, without user attributes (no sampler reads them), through hpo.study.fastread; unfinished
 trials are read again at each call, as Optuna's cache does. A trial read alone (`get_trial`,
 three times an ask and tell) is read whole, user attributes too, by the same plain queries,
-which take half the time of Optuna's ORM; every write goes to the RDB storage unchanged. Only
+which are lighter than Optuna's ORM; every write goes to the RDB storage unchanged. Only
 `get_all_trials` leaves user attributes out.
 
 A long study can also be shown to the sampler through a window (`sampler.window` in the study
 file): the last N finished trials, plus every COMPLETE trial on the Pareto front of the whole
 study (kept exact as trials arrive, so a good old trial is never forgotten), plus every
-unfinished one. A Gaussian process's cost grows with the trials it sees (over all 10,000 trials
-of a study Optuna's GPSampler had not finished its first ask after 2.5 min, at 17 GB), so `gp`
-looks at a window of 500 by default: 2.1 s an ask at 10,000 trials on 2 cores, where TPE over
-every trial takes 0.17 s (bench/storage_scale.py --sampler-cost).
+unfinished one. A Gaussian process's cost grows with the trials it sees, so `gp` looks at a
+window of 500 by default, where TPE sees every trial (figures: docs/benchmarks.md,
+bench/storage_scale.py --sampler-cost).
 """
 from __future__ import annotations
 
@@ -96,9 +95,8 @@ class SamplerStorage(BaseStorage):
         """The first read through a window: ids and values of every trial, then (the caller) only
         the trials the window shows, whole: the last `window` finished ones, the front, the
         unfinished ones. Every other finished trial can never be shown again (the window only moves
-        on; a dominated trial stays dominated), so it is passed over for good: at 10,000 trials and
-        a window of 500 the launch's first read took 0.36 - 0.42 s instead of 0.56 - 0.92 s (2 cores;
-        the whole read of the ~500 shown is ~0.04 s of it, the ids and values the rest)."""
+        on; a dominated trial stays dominated), so it is passed over for good and never read whole
+        (figures: docs/benchmarks.md)."""
         heads = fastread.heads(self.backend, study_id) if heads is None else heads
         finished = [h for h in heads if h.state.is_finished()]
         if len(finished) <= self.window:

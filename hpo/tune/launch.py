@@ -132,9 +132,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
                                    on_first_ask=note.start)  # reads while Ray starts
         with _ray_session(spec, opt, ray_start):
             # built only now: a Tune Searcher records a Ray usage tag as it is built, and the last
-            # step of `ray.init` (on RayStart's thread) iterates over those tags without a lock; a
-            # searcher built while Ray started crashed the launch ("RuntimeError: dictionary changed
-            # size during iteration"; seen on 2 cores when the study was read before Ray was up)
+            # step of `ray.init` (on RayStart's thread) iterates over those tags without a lock
             searcher = build_searcher()
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
         note.finish()
