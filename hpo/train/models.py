@@ -97,24 +97,24 @@ def timm_model(num_classes: int, in_chans: int, arch: str, pretrained: bool, wei
     return model
 
 
-def weights_cache() -> str:
-    from huggingface_hub import constants
-
-    return str(constants.HF_HUB_CACHE)
-
-
 def _load_pretrained(arch: str, weights: str | None, kw: dict) -> nn.Module:
     import timm
 
-    overlay = {"file": weights} if weights else None
+    from hpo.train import weights as w
+
+    if weights:  # read here: a file in another implementation's key names is renamed for timm
+        overlay: dict | None = {"state_dict": w.read_file(weights, arch)}
+    else:  # seconds, not timm's minute of download retries; a cached copy is read with no network call
+        reach = w.require(arch, "model.pretrained")
+        overlay = {"file": reach.detail} if reach.how == "cache" else None
     try:
         return timm.create_model(arch, pretrained=True, pretrained_cfg_overlay=overlay, **kw)
     except Exception as exc:  # noqa: BLE001 - hub, network and shape errors all mean "no usable weights"
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         if weights:
             raise UserError(f"model.weights {weights}: timm could not load it into {arch!r}: {text}") from None
         raise UserError(f"model.pretrained: no pretrained weights for {arch!r} could be loaded ({text}); looked in "
-                        f"the Hugging Face cache {weights_cache()} (HF_HOME / HF_HUB_OFFLINE apply). Fetch them "
+                        f"the Hugging Face cache {w.cache_dir()} (HF_HOME / HF_HUB_OFFLINE apply). Fetch them "
                         f"once online, or give a local file with `weights: FILE`") from None
 
 
