@@ -270,12 +270,19 @@ def cmd_check(a: argparse.Namespace) -> int:
     from hpo.spec import find_spec
 
     spec = find_spec(a.study, a.spaces_dir)
-    from hpo.train.preflight import DataSummary, check_study, summary
+    from hpo.train import preflight
     from hpo.tune.data_check import remember
 
-    splits = check_study(spec)  # always checks; a pass is remembered, so the next launch need not
-    remember(spec, DataSummary.of(splits))
-    print(summary(spec, splits))
+    # every check `hpo launch` runs before it touches the storage: data, minority, weights, folds, resources
+    splits = preflight.check_study(spec)  # always checks; a pass is remembered, so the next launch need not
+    if a.ray_address:
+        from hpo.tune.ray_start import cluster_resources
+
+        preflight.check_resources(spec, cluster_resources(a.ray_address), "the Ray cluster")
+    else:
+        preflight.check_resources(spec, preflight.machine_resources(spec), "this machine")
+    remember(spec, preflight.DataSummary.of(splits))
+    print(preflight.summary(spec, splits))
     return 0
 
 
@@ -369,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "minority classes, what is searched")
     sp.add_argument("--study", type=_study_name, required=True, help="study name: search_spaces/NAME.yaml")
     sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
+    sp.add_argument("--ray-address", help="check resources against this Ray cluster instead of this machine")
     sp.set_defaults(fn=cmd_check)
 
     add_read_commands(sub)

@@ -58,6 +58,24 @@ def check_study(spec: StudySpec) -> Splits:
     return splits
 
 
+def check_resources(spec: StudySpec, have: dict[str, float], where: str) -> None:
+    """A trial's CPUs and GPUs against what `where` offers (this machine, or the Ray cluster):
+    Ray would leave a trial asking for more PENDING forever."""
+    for kind, want in (("CPU", spec.cpu), ("GPU", spec.gpu)):
+        if want > have.get(kind, 0):
+            hint = "; or join a cluster that has them (--ray-address)" if where == "this machine" else ""
+            raise UserError(f"{spec.path}: resources.{kind.lower()} = {want:g} per trial, but {where} has "
+                            f"{have.get(kind, 0):g} {kind}(s); lower resources.{kind.lower()} to at most "
+                            f"{have.get(kind, 0):g}{hint}")
+
+
+def machine_resources(spec: StudySpec) -> dict[str, float]:
+    """What a local Ray started here offers; torch is imported only when the study asks for a GPU."""
+    from hpo.train.machine import Machine
+
+    return Machine.here(gpus=spec.gpu > 0).resources()
+
+
 def _placement(cfg: dict, splits: Splits) -> None:
     """Say at launch when the data set will not fit on the trial's device (judged from this machine)."""
     device = cfg["train"]["device"]

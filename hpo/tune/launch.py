@@ -33,6 +33,7 @@ from hpo.tune.data_check import DataCheck
 from hpo.tune.mo_asha import SCHEDULERS
 from hpo.tune.ray_start import RAY_LOGGERS, RayStart
 from hpo.tune.searcher import StudySearch
+from hpo.train import preflight
 from hpo.tune.trainable import trainable
 from hpo.views import artifacts, notes
 from hpo.views.progress import Progress
@@ -95,16 +96,15 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
 
 
 def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_check: DataCheck) -> LaunchResult:
-    from hpo.train.preflight import class_table
-
     if not opt.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+    splits = data_check.result()  # every check `hpo check` runs passes before the storage is touched
+    _check_resources(spec, opt, ray_start)
     storage = st.open_storage(url)
-    splits = data_check.result()
     if data_check.remembered is not None:
         opt.echo(f"data: study config and files unchanged since a check passed ({data_check.record}); "
                  "not checked again (delete that file to check again)")
-    opt.echo(f"class counts (train / val / test):\n{class_table(spec, splits)}")
+    opt.echo(f"class counts (train / val / test):\n{preflight.class_table(spec, splits)}")
     existed = spec.name in st.study_names(storage)
     study = st.open_study(spec, storage)
     version = settings.settle(study, spec, opt.allow_changed_settings)
@@ -198,13 +198,20 @@ def _ray_session(spec: StudySpec, opt: Options, ray_start: RayStart) -> Iterator
             logging.getLogger(name).setLevel(logging.ERROR)
         # a filter acts only on records logged to its own logger, not on those of child loggers
         logging.getLogger("ray.tune.execution.tune_controller").addFilter(_QuietStorageFailures())
-    have = ray.cluster_resources()
-    for kind, want in (("CPU", spec.cpu), ("GPU", spec.gpu)):
-        if want > have.get(kind, 0):  # Ray would leave every trial PENDING, forever
-            raise UserError(f"{spec.path}: resources.{kind.lower()} = {want:g} per trial, but the Ray cluster "
-                            f"has {have.get(kind, 0):g} {kind}(s); lower it, or join a cluster that has them "
-                            "(--ray-address)")
+    # checked before the study was opened too; a local Ray can still see fewer cores than the
+    # machine has (a container's CPU quota)
+    preflight.check_resources(spec, ray.cluster_resources(), "the Ray cluster")
     yield
+
+
+def _check_resources(spec: StudySpec, opt: Options, ray_start: RayStart) -> None:
+    """A trial's resources against this machine, or against the cluster (--ray-address, or a Ray
+    this process already runs) once it is up: before the storage is opened."""
+    if opt.ray_address or ray_start.external:
+        ray_start.wait()
+        preflight.check_resources(spec, ray.cluster_resources(), "the Ray cluster")
+    else:
+        preflight.check_resources(spec, preflight.machine_resources(spec), "this machine")
 
 
 def _fit(spec: StudySpec, searcher: StudySearch, opt: Options, left: int) -> float:

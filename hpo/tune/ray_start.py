@@ -49,7 +49,8 @@ class RayStart:
         self._thread: threading.Thread | None = None
         self._ready, self._release = threading.Event(), threading.Event()
         self._used = False  # set by `wait`: Tune needed this Ray
-        if ray.is_initialized():  # the caller's Ray (bench/overhead.py, tests): used, not stopped
+        self.external = ray.is_initialized()  # the caller's Ray (bench/overhead.py, tests): used, not stopped
+        if self.external:
             self._ready.set()
             return
         if threading.current_thread() is threading.main_thread():
@@ -96,3 +97,16 @@ class RayStart:
         self._release.set()
         if self._used:
             self._thread.join()
+
+
+def cluster_resources(address: str) -> dict[str, float]:
+    """What the Ray cluster at `address` offers, read by a short-lived connection (`hpo check`)."""
+    import ray
+
+    for k, v in ENV.items():
+        os.environ.setdefault(k, v)
+    ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    try:
+        return dict(ray.cluster_resources())
+    finally:
+        ray.shutdown()
