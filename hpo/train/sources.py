@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import pickle
 import sys
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -140,21 +142,49 @@ def _check_md5(path: Path, expected: str, name: str) -> None:
 class _CifarUnpickler(pickle.Unpickler):
     """Reads CIFAR's pickles (dicts of bytes, lists and numpy arrays) and nothing else: a pickle
     can name any function to call while loading (os.system ...), so only the numpy names that
-    rebuild an array are found; every other global is refused."""
+    rebuild an array are found; every other global is refused. An array is rebuilt from bytes
+    the file holds, so one that asks for more memory than `max_bytes` (the file's size) is refused
+    before numpy allocates it."""
 
     ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.numeric", "_frombuffer"),
                ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+
+    def __init__(self, fh: Any, max_bytes: int) -> None:
+        super().__init__(fh, encoding="bytes")
+        self.max_bytes = max_bytes
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"refused global {module}.{name}")
         if name == "encode":  # how Python 3 writes bytes at protocol 2: _codecs.encode(text, "latin1")
             return _latin1_encode
-        if name in ("ndarray", "dtype"):
-            return getattr(np, name)
+        if name == "ndarray":
+            return self._ndarray
+        if name == "dtype":
+            return np.dtype
         core = getattr(np, "_core", None) or np.core  # numpy 2 moved numpy.core to numpy._core
-        return getattr(core.multiarray if name == "_reconstruct" else core.numeric, name)
+        return self._reconstruct if name == "_reconstruct" else core.numeric._frombuffer
+
+    def _fits(self, shape: Any, dtype: Any) -> None:
+        dims = (shape,) if isinstance(shape, int) else tuple(shape)
+        if not all(isinstance(d, int) for d in dims):
+            raise pickle.UnpicklingError(f"array shape {_cut(repr(shape))} is not a tuple of integers")
+        size = math.prod(dims) * np.dtype(dtype).itemsize  # Python integers: no overflow
+        if size > self.max_bytes:
+            raise pickle.UnpicklingError(f"an array of shape {_cut(repr(shape))} needs {size:,} bytes, more than "
+                                         f"the whole file ({self.max_bytes:,} bytes) could hold")
+
+    def _ndarray(self, shape: Any, dtype: Any = float, *args: Any) -> np.ndarray:
+        self._fits(shape, dtype)
+        return np.ndarray(shape, dtype, *args)
+
+    def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        if subtype != self._ndarray:  # what find_class gave for numpy.ndarray
+            raise pickle.UnpicklingError(f"refused array type {_cut(repr(subtype))}")
+        self._fits(shape, dtype)
+        core = getattr(np, "_core", None) or np.core
+        return core.multiarray._reconstruct(np.ndarray, shape, dtype)
 
 
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
@@ -166,10 +196,15 @@ def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
 def read_cifar_pickle(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            d = _CifarUnpickler(fh, encoding="bytes").load()
+            d = _CifarUnpickler(fh, max_bytes=os.fstat(fh.fileno()).st_size).load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise UserError(f"data: {path} is not a CIFAR pickle hpo can read ({type(exc).__name__}: {exc}); "
-                        "CIFAR files hold a dict of bytes, lists and numpy arrays, nothing else") from None
+        raise UserError(f"data: {path} is not a CIFAR pickle hpo can read ({type(exc).__name__}: "
+                        f"{_cut(str(exc), 200)}); CIFAR files hold a dict of bytes, lists and numpy arrays, "
+                        "nothing else") from None
+    except MemoryError:  # a length field claiming more bytes than there are: the unpickler allocates it first
+        raise UserError(f"data: {path} is not a CIFAR pickle hpo can read: it asks for more memory than this "
+                        "machine has while being read; CIFAR files hold a dict of bytes, lists and numpy arrays "
+                        "no larger than the file") from None
     if not isinstance(d, dict):
         raise UserError(f"data: {path} holds a {type(d).__name__}, not the dict a CIFAR file holds")
     return d
@@ -195,48 +230,96 @@ def decode_threads() -> int:
     return max(1, int(env)) if env.isdigit() else len(os.sched_getaffinity(0))
 
 
-def _decode(path: Path, image_size: int, mode: str) -> np.ndarray | None:
-    """One image as uint8 (H, W, C) or (H, W); None when it cannot be read."""
+MAX_PIXELS = 1 << 25  # pixels one image may decode to (after a JPEG's reduced decode): a bounded peak
+LARGE_PIXELS = 1 << 22  # above this an image decodes on the calling thread, reduced near the target size
+_UNREADABLE, _TOO_LARGE, _LARGE = "unreadable", "too large", "large"
+
+
+def _decode(path: Path, image_size: int, mode: str, large: bool = True) -> np.ndarray | str:
+    """One image as uint8 (H, W, C) or (H, W); `_UNREADABLE` or `_TOO_LARGE` when it is not decoded,
+    `_LARGE` for an image over LARGE_PIXELS unless `large`. Only the header is read before the size
+    is known: a small file can hold a huge image."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert(mode).resize((image_size, image_size), Image.BILINEAR), dtype=np.uint8)
+            if im.width * im.height <= LARGE_PIXELS:
+                return np.asarray(im.convert(mode).resize((image_size, image_size), Image.BILINEAR), dtype=np.uint8)
+            return _decode_large(im, image_size, mode) if large else _LARGE
+    except Image.DecompressionBombError:  # Pillow's own limit, checked as it opens the file
+        return _TOO_LARGE
     except Exception:  # noqa: BLE001 - PIL raises many kinds on a bad file
-        return None
+        return _UNREADABLE
+
+
+def _decode_large(im: Any, image_size: int, mode: str) -> np.ndarray | str:
+    """A large image decoded at about the target size: a JPEG by scaling its DCT (`draft`), then any
+    image box-averaged down (`reduce`) before its mode is converted and it is resized."""
+    from PIL import Image
+
+    im.draft(mode, (image_size, image_size))  # JPEG only (no smaller than the target); others keep their size
+    if im.width * im.height > MAX_PIXELS:
+        return _TOO_LARGE
+    factor = (max(1, im.width // image_size), max(1, im.height // image_size))
+    try:
+        small = im.reduce(factor)
+    except ValueError:  # a mode reduce does not average (palette, 1-bit, 16-bit): converted first
+        small = im.convert(mode).reduce(factor)
+    return np.asarray(small.convert(mode).resize((image_size, image_size), Image.BILINEAR), dtype=np.uint8)
+
+
+def _decode_all(paths: Sequence[Path], image_size: int, mode: str, threads: int) -> list[np.ndarray | str]:
+    """Every image, on `threads` threads, except the large ones: those decode afterwards, one by one
+    on this thread. Each decode thread's allocator keeps memory it freed, so large images decoded
+    on every thread would hold one large image per thread, even one at a time."""
+    if threads > 1 and len(paths) > 1:
+        with ThreadPoolExecutor(threads, thread_name_prefix="hpo-decode") as pool:
+            arrays = list(pool.map(_decode, paths, itertools.repeat(image_size), itertools.repeat(mode),
+                                   itertools.repeat(False)))
+    else:
+        arrays = [_decode(p, image_size, mode, large=False) for p in paths]
+    return [_decode(p, image_size, mode) if isinstance(a, str) and a == _LARGE else a for p, a in zip(paths, arrays)]
 
 
 def read_images(paths: Sequence[Path], image_size: int, channels: int,
                 threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode, convert and resize image files; returns (uint8 (N, C, S, S), indices that loaded).
-    Unreadable files are skipped with one warning naming how many and the first few.
+    Unreadable files, and images over MAX_PIXELS, are skipped with one warning each naming how many
+    and the first few.
 
     Files are decoded on `threads` threads (default `decode_threads()`): Pillow lets go of the GIL
-    while it decodes and resizes, and 1,754 JPEGs took 7.3 s on one core, every launch's data check
-    and every trial worker's first load (bench/image_decode.py compares)."""
-    mode = "L" if channels == 1 else "RGB"
-    n = threads or decode_threads()
-    if n > 1 and len(paths) > 1:
-        with ThreadPoolExecutor(n, thread_name_prefix="hpo-decode") as pool:
-            arrays = list(pool.map(_decode, paths, itertools.repeat(image_size), itertools.repeat(mode)))
-    else:
-        arrays = [_decode(p, image_size, mode) for p in paths]
-    ok = [i for i, a in enumerate(arrays) if a is not None]
-    bad = [str(p) for p, a in zip(paths, arrays) if a is None]
-    if bad:
-        print(f"warning: skipped {len(bad)} unreadable image(s), first: {', '.join(bad[:3])}", file=sys.stderr)
+    while it decodes and resizes (bench/image_decode.py times the threads). An image over
+    LARGE_PIXELS decodes alone and near the target size, so memory stays bounded whatever the files hold."""
+    from PIL import Image
+
+    # hpo says which images it skipped as too large; Pillow's warning would repeat it without the path
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    arrays = _decode_all(paths, image_size, "L" if channels == 1 else "RGB", threads or decode_threads())
+    ok = [i for i, a in enumerate(arrays) if not isinstance(a, str)]
+    for reason, what in ((_UNREADABLE, "unreadable image(s)"),
+                         (_TOO_LARGE, f"image(s) over {MAX_PIXELS:,} pixels (hpo's decode limit; shrink them)")):
+        skipped = [str(p) for p, a in zip(paths, arrays) if isinstance(a, str) and a == reason]
+        if skipped:
+            print(f"warning: skipped {len(skipped)} {what}, first: {', '.join(skipped[:3])}", file=sys.stderr)
     if not ok:
         raise UserError(f"data: none of the {len(paths)} images could be read (first: {paths[0] if paths else '-'})")
     return (np.stack([arrays[i][None] if channels == 1 else arrays[i].transpose(2, 0, 1) for i in ok]),
             np.asarray(ok, dtype=np.int64))
 
 
+def hidden(name: str) -> bool:
+    """A name starting with '.': a tool's own folder or file (.ipynb_checkpoints, .DS_Store, .git),
+    never a class or an image of the data set."""
+    return name.startswith(".")
+
+
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                  and not any(hidden(part) for part in p.relative_to(folder).parts))
 
 
 def _class_folders(root: Path) -> dict[str, list[Path]]:
-    classes = {d.name: _images_in(d) for d in sorted(root.iterdir()) if d.is_dir()}
+    classes = {d.name: _images_in(d) for d in sorted(root.iterdir()) if d.is_dir() and not hidden(d.name)}
     if not classes:
         raise UserError(f"data: {root} holds no class folders; expected ROOT/CLASS_NAME/*.png (or train/ val/ test/ "
                         "folders, each with one folder per class)")
@@ -277,14 +360,49 @@ def _image_paths(path: Path, entries: list[dict]) -> list[Path]:
     for i, e in enumerate(entries):
         image = e["image"]
         if not isinstance(image, str) or not image:
-            raise UserError(f"data: {path} entry {i}: image {image!r} must be a path relative to {base}")
+            raise UserError(f"data: {path} entry {i}: image {_cut(repr(image))} must be a path relative to {base}")
         resolved = (base / image).resolve()
         if Path(image).is_absolute() or not resolved.is_relative_to(base):
-            raise UserError(f"data: {path} entry {i}: image {image!r} resolves to {resolved}, outside {base}; "
+            raise UserError(f"data: {path} entry {i}: image {_cut(repr(image))} resolves to {_cut(str(resolved))}, outside {base}; "
                             "image paths must be relative and stay under the annotation file's folder "
                             "(symlinks included): move the images there or the file next to them")
         out.append(resolved)
     return out
+
+
+def _annotation_labels(path: Path, entries: list[dict], classes: list[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each entry's label as a class index, and the class names. A label is an integer index or a
+    class name; anything else (1.5, true, null, [1]) is refused: int() would quietly turn 1.5 into
+    class 1 and true into class 1."""
+    for i, e in enumerate(entries):
+        lab = e["label"]
+        if isinstance(lab, bool) or not isinstance(lab, (int, str)):
+            raise UserError(f"data: {path} entry {i}: label {_cut(repr(lab))} is not a class index or a class name; "
+                            "write each label as an integer 0..K-1 (e.g. 1) or as a class name string (e.g. \"cat\")")
+    str_labels = sorted({e["label"] for e in entries if isinstance(e["label"], str)})
+    # without class names, every class has an entry, so an index is below the number of entries
+    k = len(classes) if classes else len(str_labels) if str_labels else len(entries)
+    bad = [(i, e["label"]) for i, e in enumerate(entries) if isinstance(e["label"], int) and not 0 <= e["label"] < k]
+    if bad:
+        first = ", ".join(_cut(str(lab), 20) for _, lab in bad[:5])
+        raise UserError(f"data: {path}: {len(bad)} labels outside 0..{k - 1} (first: [{first}]) from entry {bad[0][0]} on; "
+                        "fix the labels or list every class name in data.params.classes")
+    names = tuple(classes) if classes else tuple(str_labels) if str_labels else tuple(
+        str(k) for k in range(max(e["label"] for e in entries) + 1))
+    index = {n: k for k, n in enumerate(names)}
+    labels = []
+    for i, e in enumerate(entries):
+        lab = e["label"]
+        if isinstance(lab, str) and lab not in index:
+            raise UserError(f"data: {path} entry {i}: label {_cut(repr(lab))} is not a known class "
+                            f"({_cut(', '.join(names))})")
+        labels.append(index[lab] if isinstance(lab, str) else lab)
+    return check_labels(np.asarray(labels, dtype=np.int64), len(names), str(path)), names
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    """A value from the user's file, cut so that a message never echoes more than a short piece of it."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @SOURCES.register("annotations", file=FILE, image_size=IMAGE_SIZE, channels=CHANNELS,
@@ -295,34 +413,25 @@ def annotations(file: str, image_size: int, channels: int, classes: list[str] | 
     path = _need(Path(file), "annotation file", "point data.params.file at a JSON list of {image, label}")
     try:
         entries = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"data: {path} is not valid JSON: {exc}") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of more digits than Python converts
+        raise UserError(f"data: {path} is not valid JSON: {_cut(str(exc), 200)}") from None
     if not isinstance(entries, list) or not entries:
         raise UserError(f"data: {path} must hold a non-empty JSON list of {{\"image\": ..., \"label\": ...}}")
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or "image" not in e or "label" not in e:
-            raise UserError(f"data: {path} entry {i} = {e!r}: needs keys 'image' and 'label'")
-    str_labels = sorted({e["label"] for e in entries if isinstance(e["label"], str)})
-    names = tuple(classes) if classes else tuple(str_labels) if str_labels else tuple(
-        str(k) for k in range(max(int(e["label"]) for e in entries) + 1))
-    index = {n: k for k, n in enumerate(names)}
-    labels = []
-    for i, e in enumerate(entries):
-        lab = e["label"]
-        if isinstance(lab, str) and lab not in index:
-            raise UserError(f"data: {path} entry {i}: label {lab!r} is not a known class ({', '.join(names)})")
-        labels.append(index[lab] if isinstance(lab, str) else int(lab))
-    y_all = check_labels(np.asarray(labels), len(names), str(path))
+            raise UserError(f"data: {path} entry {i} = {_cut(repr(e))}: needs keys 'image' and 'label'")
+    y_all, names = _annotation_labels(path, entries, classes)
     split_of = [e.get("split", "all") for e in entries]
     images = _image_paths(path, entries)
+    # checked before any image is read; `in` on a tuple also takes a value that cannot be hashed
+    if any(s not in ("all", "train", "val", "test") for s in split_of) or ("all" in split_of and len(set(split_of)) > 1):
+        raise UserError(f"data: {path}: 'split' must be train, val or test on every entry, or on none")
     parts: Parts = {}
     for part in sorted(set(split_of)):
         idx = [i for i, s in enumerate(split_of) if s == part]
         files = [images[i] for i in idx]
         x, ok = read_images(files, image_size, channels)
         parts[part] = ImageSet(x, y_all[idx][ok], names)
-    if set(parts) - {"all", "train", "val", "test"} or ("all" in parts and len(parts) > 1):
-        raise UserError(f"data: {path}: 'split' must be train, val or test on every entry, or on none")
     return parts
 
 

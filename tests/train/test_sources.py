@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import hpo, write_study
+from conftest import REPO, hpo, write_study
 from datafiles import write_annotations, write_cifar10_root, write_npz, write_png_tree
 from hpo.errors import UserError
 from hpo.train import sources
@@ -275,3 +277,134 @@ def test_cifar_files_with_the_published_md5_load(tmp_path: Path, monkeypatch: py
     sums = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (root / "cifar-10-batches-py").iterdir()}
     monkeypatch.setattr(sources, "_torchvision_md5", lambda name: sums)  # as if these were torchvision's files
     assert len(sources.load("cifar10", {"root": str(root), "download": False, "verify": True})["train"].y) == 20
+
+
+def test_hidden_folders_never_become_classes_nor_their_images_samples(tmp_path: Path) -> None:
+    write_png_tree(tmp_path / "imgs", per_class=3)
+    for hidden in (tmp_path / "imgs" / ".ipynb_checkpoints", tmp_path / "imgs" / "digit_0" / ".thumbs"):
+        write_png_tree(hidden, per_class=1)  # images a notebook or a file browser left behind
+        (hidden / "x.png").write_bytes((tmp_path / "imgs" / "digit_0" / "0000.png").read_bytes())
+    (tmp_path / "imgs" / "digit_1" / ".0001.png").write_bytes((tmp_path / "imgs" / "digit_1" / "0003.png").read_bytes())
+    parts = sources.load("imagefolder", {"root": str(tmp_path / "imgs"), "image_size": 8, "channels": 1})
+    assert parts["all"].class_names == tuple(f"digit_{d}" for d in range(10))
+    assert np.bincount(parts["all"].y).tolist() == [3] * 10
+
+
+@pytest.mark.parametrize("label, shown", [(1.5, "1.5"), (None, "None"), ([1], r"\[1\]"), (True, "True"),
+                                          ({"k": 1}, r"\{'k': 1\}")])
+def test_annotation_labels_that_are_neither_an_index_nor_a_name_are_refused(tmp_path: Path, label: object,
+                                                                           shown: str) -> None:
+    # 1.5 used to become class 1 and true class 1; null and [1] gave a TypeError traceback
+    path = write_annotations(tmp_path / "ann", per_class=2)
+    entries = [{**e, "label": int(e["label"][-1])} for e in json.loads(path.read_text())]
+    entries[3]["label"] = label
+    path.write_text(json.dumps(entries))
+    with pytest.raises(UserError, match=rf"labels.json entry 3: label {shown} is not a class index or a class name; "
+                                        r"write each label as an integer 0..K-1"):
+        sources.load("annotations", {"file": str(path), "image_size": 8, "channels": 1})
+
+
+def test_annotation_index_labels_far_out_of_range_are_refused_before_any_class_is_named(tmp_path: Path) -> None:
+    path = write_annotations(tmp_path / "ann", per_class=2)
+    entries = [{**e, "label": int(e["label"][-1])} for e in json.loads(path.read_text())]
+    entries[5]["label"] = 10 ** 30  # would have named 10**30 classes, then overflowed int64
+    path.write_text(json.dumps(entries))
+    with pytest.raises(UserError, match=r"1 labels outside 0..19 \(first: \[10000000000000000000\.\.\.\]\) "
+                                        r"from entry 5 on"):
+        sources.load("annotations", {"file": str(path), "image_size": 8, "channels": 1})
+    path.write_text("[" + "1" * 5000 + "]")  # more digits than Python converts: a ValueError, not a JSONDecodeError
+    with pytest.raises(UserError, match=r"labels.json is not valid JSON: Exceeds the limit"):
+        sources.load("annotations", {"file": str(path)})
+
+
+class _Call:
+    """Pickles as a call of `fn(*args)`: what a hostile file can ask of the allowed numpy names."""
+
+    def __init__(self, fn: object, *args: object) -> None:
+        self.fn, self.args = fn, args
+
+    def __reduce__(self) -> tuple:
+        return self.fn, self.args
+
+
+@pytest.mark.parametrize("call", ["ndarray", "reconstruct", "dtype", "length"])
+def test_a_cifar_pickle_asking_for_a_huge_array_is_refused_before_numpy_allocates_it(tmp_path: Path, call: str) -> None:
+    core = getattr(np, "_core", None) or np.core
+    blob = {"ndarray": lambda: pickle.dumps({b"data": _Call(np.ndarray, (10 ** 13,))}, protocol=2),
+            "reconstruct": lambda: pickle.dumps({b"data": _Call(core.multiarray._reconstruct, np.ndarray,
+                                                                (10 ** 6, 10 ** 7), b"b")}, protocol=4),
+            "dtype": lambda: pickle.dumps({b"data": _Call(np.ndarray, (10,), np.dtype(("u1", (10 ** 4, 10 ** 5))))}),
+            # a BINBYTES8 whose length claims a petabyte: the unpickler allocates it before reading
+            "length": lambda: b"\x80\x04\x8e" + (10 ** 15).to_bytes(8, "little") + b"abc."}[call]()
+    (tmp_path / "p").write_bytes(blob)
+    with pytest.raises(UserError, match=r"p is not a CIFAR pickle hpo can read.*(more than the whole file|more memory)"):
+        sources.read_cifar_pickle(tmp_path / "p")
+
+
+def write_flat_png(path: Path, width: int, height: int) -> Path:
+    """A grey PNG of one colour, written row by row through zlib: a huge image in a small file,
+    made without holding the image in memory."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    z, row, body = zlib.compressobj(9), b"\x00" + b"\x80" * width, []  # filter byte 0, then the pixels
+    body = [z.compress(row) for _ in range(height)] + [z.flush()]
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", b"".join(body)) + chunk(b"IEND", b""))
+    return path
+
+
+PEAK_LIMIT_MB = 64  # what decoding the images below may add to the process's peak memory
+
+
+_PEAK = """
+import re, sys
+from pathlib import Path
+from hpo.train import sources
+
+def kb(field):
+    return int(re.search(field + r":\\s+(\\d+)", Path("/proc/self/status").read_text()).group(1))
+
+Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) starts again from here: imports left out
+before = kb("VmRSS")
+x, ok = sources.read_images([Path(p) for p in sys.argv[2:]], 32, 3, threads=int(sys.argv[1]))
+print((kb("VmHWM") - before) / 1024, x.shape)
+"""
+
+
+def _decode_peak(paths: list[Path], threads: int) -> tuple[float, str, str]:
+    """(MB the decode added to the peak RSS, the decoded shape, stderr) of read_images in a fresh process."""
+    r = subprocess.run([sys.executable, "-c", _PEAK, str(threads), *map(str, paths)], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    mb, shape = r.stdout.split(" ", 1)
+    return float(mb), shape.strip(), r.stderr
+
+
+def test_a_huge_image_in_a_small_file_is_skipped_without_decoding_it(tmp_path: Path) -> None:
+    bomb = write_flat_png(tmp_path / "bomb.png", 11000, 11000)  # 121 M pixels in about 120 KB
+    assert bomb.stat().st_size < 1 << 20
+    small = write_png_tree(tmp_path / "imgs", per_class=1)[:2]
+    mb, shape, err = _decode_peak([small[0], bomb, small[1]], threads=2)
+    assert shape == "(2, 3, 32, 32)" and mb < PEAK_LIMIT_MB, (mb, shape)
+    assert f"skipped 1 image(s) over {sources.MAX_PIXELS:,} pixels" in err and "bomb.png" in err
+    assert "DecompressionBombWarning" not in err
+
+
+def test_large_images_decode_one_at_a_time_near_the_target_size(tmp_path: Path) -> None:
+    # six 5000 x 5000 PNGs (25 MB each decoded, grey) with six decode threads: decoded on the calling
+    # thread, one after the other, and box-reduced before their conversion to RGB (75 MB at full size),
+    # the peak stays near one of them; on the decode threads it held one per thread, even one at a time
+    from PIL import Image
+
+    pngs = [write_flat_png(tmp_path / f"big{i}.png", 5000, 5000) for i in range(6)]
+    jpeg = tmp_path / "big.jpg"  # over MAX_PIXELS at full size; its reduced (DCT-scaled) decode is not
+    Image.new("L", (6000, 6000), 90).save(jpeg, quality=50)
+    mb, shape, err = _decode_peak([*pngs, jpeg], threads=6)
+    assert shape == "(7, 3, 32, 32)" and "skipped" not in err, (shape, err)
+    assert mb < PEAK_LIMIT_MB, mb
+    x, _ = sources.read_images([pngs[0], jpeg], 32, 3, threads=1)
+    assert (x[0] == 0x80).all() and (np.abs(x[1].astype(int) - 90) <= 1).all()  # the pixels survive the reduction
