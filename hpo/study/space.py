@@ -54,17 +54,16 @@ SAMPLERS: Registry[Callable[..., Sampling]] = Registry(catalog.SAMPLER, fixed=("
 _WINDOW = "the sampler sees the last N finished trials plus the Pareto front (0: every trial)"
 
 
-# GP is the study-file default: on the digits-LT bench it reached random search's hypervolume in
-# 17-24 trials, where TPE and NSGA-II never did (bench/search_efficiency.py). A GP's cost grows
-# with the trials it sees (2.7 s an ask over 1,000 trials on 2 cores; over 10,000 it had not
-# finished in 2.5 min): a window of 500 by default (bench/storage_scale.py --sampler-cost).
+# GP is the study-file default: on the digits-LT bench it reached random search's hypervolume
+# sooner than TPE and NSGA-II (bench/search_efficiency.py). A GP's cost grows with the trials it
+# sees: a window of 500 by default (bench/storage_scale.py --sampler-cost; docs/benchmarks.md).
 @SAMPLERS.register("gp", window=Int(500, low=0, doc=_WINDOW))
 def gp(seed: int, window: int) -> Sampling:
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler)."""
     return Sampling(optuna.samplers.GPSampler(seed=seed), window)
 
 
-# TPE's cost grows linearly (~0.2 s an ask at 10,000 trials on 2 cores): every trial by default
+# TPE's cost grows linearly with the trials it sees: every trial by default (docs/benchmarks.md)
 @SAMPLERS.register("tpe", window=Int(0, low=0, doc=_WINDOW))
 def tpe(seed: int, window: int) -> Sampling:
     """Multivariate tree-structured Parzen estimator."""
