@@ -10,7 +10,7 @@ import numpy as np
 from hpo.errors import UserError
 from hpo.spec import StudySpec
 from hpo.train.metrics import resolve_minority
-from hpo.train.splits import Splits, prepare
+from hpo.train.splits import Splits, check_folds, prepare
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class DataSummary:
 def check_study(spec: StudySpec) -> Splits:
     cfg = spec.trial_config({})  # the fixed part, every default filled in
     splits = prepare(cfg["data"])
+    check_folds(cfg["data"], splits)  # a k that cannot work fails here, not in every trial
     minority = resolve_minority(spec.minority, splits.class_counts, splits.class_names)  # checks names
     if not minority and "minority_f1" in spec.metric_names:
         raise UserError(f"{spec.path}: no class has fewer training images than the mean "

@@ -159,21 +159,35 @@ def _fix(cut: np.ndarray, lt: dict[str, Any], split: dict[str, Any], carved_from
     return ", ".join(ways[:-1]) + ", or " + ways[-1]
 
 
+def check_folds(data_cfg: dict[str, Any], s: Splits) -> None:
+    """`data.split.folds` fits the single split `s`: 0 (no k-fold) or at least 2, and few enough that
+    every validation fold keeps MIN_PER_CLASS of every class of the non-test pool. Run by the
+    launch's data check and `hpo check`, so a k that cannot work ends the launch before any trial."""
+    k = int(data_cfg["split"]["folds"])
+    if k == 0:
+        return
+    if k < 2:
+        raise UserError(f"data.split.folds: {k} fold is not k-fold (it would train on the single split); "
+                        "use 0 for the single split or at least 2")
+    counts = _counts(s.train) + _counts(s.val)
+    if counts.min() < MIN_PER_CLASS * k:
+        c = int(counts.argmin())
+        most = counts[c] // MIN_PER_CLASS
+        fix = f"lower data.split.folds to at most {most}" if most >= 2 else \
+            "use data.split.folds: 0 (the single split) or add images of that class"
+        raise UserError(f"data.split.folds: {k} folds need {MIN_PER_CLASS * k} images of each class in the "
+                        f"non-test pool; class {s.class_names[c]} has {counts[c]}: {fix}")
+
+
 def folds(data_cfg: dict[str, Any], s: Splits) -> list[Splits]:
     """`data.split.folds` (k) x `repeats`: stratified folds of the non-test pool, i.e. the single
     split's training and validation parts together (after the long-tail cut, so each validation
     fold keeps the pool's proportions). The test split stays as it is, untouched."""
-    split = data_cfg["split"]
-    k, repeats = int(split["folds"]), int(split["repeats"])
-    if k < 2:
-        raise UserError(f"data.split.folds: {k} folds is not k-fold; use 0 for the single split or at least 2")
+    check_folds(data_cfg, s)
+    k, repeats = int(data_cfg["split"]["folds"]), int(data_cfg["split"]["repeats"])
+    if k == 0:
+        raise UserError("data.split.folds: 0 means the single split, not k-fold; set it to at least 2")
     pool = ImageSet(np.concatenate([s.train.x, s.val.x]), np.concatenate([s.train.y, s.val.y]), s.class_names)
-    counts = np.bincount(pool.y, minlength=len(s.class_names))
-    if counts.min() < MIN_PER_CLASS * k:  # every validation fold keeps MIN_PER_CLASS of every class
-        c = int(counts.argmin())
-        raise UserError(f"data.split.folds: {k} folds need {MIN_PER_CLASS * k} images of each class in the "
-                        f"non-test pool; class {s.class_names[c]} has {counts[c]}: lower data.split.folds to at "
-                        f"most {counts[c] // MIN_PER_CLASS}")
     from sklearn.model_selection import RepeatedStratifiedKFold  # see `_carve`
 
     cv = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=int(data_cfg["seed"]))

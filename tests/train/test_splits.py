@@ -132,7 +132,35 @@ def test_k_fold_settings_that_cannot_work_exit_2() -> None:
     from hpo.train.splits import folds
 
     single = prepare(DIGITS_LT)
-    with pytest.raises(UserError, match=r"1 folds is not k-fold"):
+    with pytest.raises(UserError, match=r"1 fold is not k-fold"):
         folds({**DIGITS_LT, "split": {**DIGITS_LT["split"], "folds": 1, "repeats": 1}}, single)
     with pytest.raises(UserError, match=r"40 folds need 80 images of each class.*class 8 has 38: lower data.split.folds to at most 19"):
         folds({**DIGITS_LT, "split": {**DIGITS_LT["split"], "folds": 40, "repeats": 1}}, single)
+
+
+@pytest.mark.parametrize("k, said", [(20, "20 folds need 40 images of each class in the non-test pool; class 8 has 38: "
+                                          "lower data.split.folds to at most 19"),
+                                     (1, "1 fold is not k-fold (it would train on the single split); use 0")])
+def test_hpo_check_refuses_a_k_fold_that_cannot_work(tmp_path, capsys: pytest.CaptureFixture[str], k: int,
+                                                     said: str) -> None:
+    # 20 folds passed the check, then every trial FAILed; 1 fold silently trained on the single split
+    from conftest import write_study
+    from hpo.cli import main
+
+    write_study(tmp_path, "kf", data={"split": {"val": 0.2, "test": 0.2, "folds": k}})
+    assert main(["check", "--study", "kf", "--spaces-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err, err
+
+
+@pytest.mark.e2e  # the real `hpo launch` in a subprocess: seconds
+def test_hpo_launch_refuses_more_folds_than_the_smallest_class_allows_before_any_trial(tmp_path) -> None:
+    import optuna
+
+    from conftest import hpo, write_study
+
+    write_study(tmp_path / "spaces", "kf", data={"split": {"val": 0.2, "test": 0.2, "folds": 25}})
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    r = hpo("launch", "--study", "kf", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    assert r.returncode == 2 and "data.split.folds: 25 folds need 50 images of each class" in r.stderr, r.stderr
+    assert "kf" not in optuna.study.get_all_study_names(url)  # no study, no trial
