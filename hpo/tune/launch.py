@@ -10,7 +10,9 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from hpo.views.progress import Progress
 Echo = Callable[[str], None]
 
 FAIL_STORAGE = "storage_failure"  # a trial hpo ended because the storage refused a write
+FAIL_INTERRUPTED = "interrupted"  # a trial in flight when the launch got SIGINT (Ctrl-C)
 
 
 class _QuietStorageFailures(logging.Filter):
@@ -141,9 +144,13 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
             with contextlib.suppress(KeyError):  # a launcher that started alongside deleted it first
                 optuna.delete_study(study_name=spec.name, storage=storage)
         raise
+    except KeyboardInterrupt:  # Ctrl-C: the trials in flight end FAIL (interrupted), queued for the next launch
+        if searcher is not None:
+            _end_unfinished(searcher, opt, FAIL_INTERRUPTED)
+        raise
     except Exception as exc:
         if storage_failure(exc) and searcher is not None:
-            _end_unfinished(searcher, opt)
+            _end_unfinished(searcher, opt, FAIL_STORAGE)
         raise
     finally:
         note.join()
@@ -153,11 +160,14 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     return LaunchResult(study, searcher.n_done, searcher.n_failed)
 
 
-def _end_unfinished(searcher: StudySearch, opt: Options) -> None:
-    """After the storage refused a write: no trial stays RUNNING because hpo stopped."""
-    ended, left = searcher.end_unfinished(FAIL_STORAGE)
+def _end_unfinished(searcher: StudySearch, opt: Options, reason: str) -> None:
+    """After the storage refused a write, or Ctrl-C: no trial stays RUNNING because hpo stopped.
+    Interrupted trials are queued again: the next launch runs their parameters first."""
+    interrupted = reason == FAIL_INTERRUPTED
+    ended, left = searcher.end_unfinished(reason, requeue=interrupted)
     if ended:
-        opt.echo(f"trials {ended} ended FAIL ({FAIL_STORAGE}): the storage refused a write")
+        why = "queued again for the next launch" if interrupted else "the storage refused a write"
+        opt.echo(f"trials {ended} ended FAIL ({reason}): {why}")
     if left:
         opt.echo(f"trials {left} could not be marked FAIL either: they stay RUNNING under this "
                  "launcher, which `hpo status` shows as gone and the next launch sweeps")
@@ -234,11 +244,34 @@ def _fit(spec: StudySpec, searcher: StudySearch, opt: Options, left: int) -> flo
         ),
     )
     t0 = time.perf_counter()
-    try:
-        tuner.fit()
-    finally:
-        searcher.progress.close()
+    with _sigint_seen() as seen:
+        try:
+            tuner.fit()
+        finally:
+            searcher.progress.close()
+        interrupted = seen()
+    if interrupted:  # Tune ended the run gracefully on Ctrl-C and returned: end it as an interruption
+        raise KeyboardInterrupt
     return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _sigint_seen() -> Iterator[Callable[[], bool]]:
+    """Whether a SIGINT arrived while Tune ran. Tune's own handler stops the trials cleanly, then
+    puts back the handler it found and returns from `fit` as if done: finding our marker handler
+    back in place is how the launch learns of it (a second Ctrl-C raises KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def marker(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, marker)
+    try:
+        yield lambda: signal.getsignal(signal.SIGINT) is marker
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _summary(spec: StudySpec, study: optuna.Study, searcher: StudySearch, budget: int, seconds: float,

@@ -86,12 +86,12 @@ class StudySearch(OptunaSearch):
         self.progress.trial_finished(ot_trial.number, outcome.state.name, outcome.values, outcome.reason,
                                      outcome.stopped_at)
 
-    def end_unfinished(self, reason: str) -> tuple[list[int], list[int]]:
+    def end_unfinished(self, reason: str, requeue: bool = False) -> tuple[list[int], list[int]]:
         """After a storage failure ends the launch: mark the trials this launcher asked for and never
         told as FAIL with `reason`, so no trial stays RUNNING because hpo itself stopped. Best effort,
         as the storage has just refused a write: returns (numbers ended, numbers it could not end);
         those stay RUNNING under a launcher that is gone, which `hpo status` shows and the next
-        launch sweeps."""
+        launch sweeps. With `requeue` their parameters are queued once more, for the next launch."""
         from optuna.trial import TrialState
 
         st.release_log_space(self._storage)  # SQLite: the WAL's space first, or this write fails too
@@ -104,6 +104,9 @@ class StudySearch(OptunaSearch):
                 ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
                 self._ot_study.tell(ot_trial, state=TrialState.FAIL)
                 ended.append(ot_trial.number)
+                if requeue and ot_trial.params and coordination.ATTR_RETRY_OF not in ot_trial.user_attrs:
+                    self._ot_study.enqueue_trial(ot_trial.params, user_attrs={coordination.ATTR_RETRY_OF:
+                                                                              ot_trial.number}, skip_if_exists=False)
             except Exception:  # noqa: BLE001 - still full: leave it to the sweep, say so
                 left.append(ot_trial.number)
         return ended, left

@@ -118,3 +118,32 @@ def test_a_second_launcher_on_a_sqlite_study_is_warned_to_use_postgresql(tmp_pat
     assert first.returncode == 0 and second.returncode == 0, out + second.stdout + second.stderr
     assert "1 other launcher(s) are running" in second.stdout and "PostgreSQL" in second.stdout
     assert "other launcher" not in out  # the first launcher was alone when it started
+
+
+def test_ctrl_c_ends_trials_in_flight_as_interrupted_exits_130_and_a_relaunch_fills_the_budget_exactly(
+        tmp_path: Path) -> None:
+    """SIGINT to the launch's process group (what Ctrl-C in a terminal sends): the trial in flight
+    ends FAIL with reason `interrupted` and its parameters queued, nothing stays RUNNING, exit 130;
+    the relaunch runs the queued parameters first and stops at the budget's COMPLETE count."""
+    write_study(tmp_path / "spaces", "intr", train={"epochs": 20}, budget={"n_trials": 2, "max_concurrent": 1})
+    url = f"sqlite:///{tmp_path / 'i.db'}"
+    args = [sys.executable, "-m", "hpo.cli", "launch", "--study", "intr", "--spaces-dir", str(tmp_path / "spaces"),
+            "--storage", url]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 240
+    while "RUNNING" not in states(url, "intr") and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert "RUNNING" in states(url, "intr")
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "ended FAIL (interrupted)" in out and "hpo: interrupted" in out
+    trials = optuna.load_study(study_name="intr", storage=url).trials
+    assert [t.state for t in trials] == [States.FAIL, States.WAITING]  # the interrupted one, queued again
+    assert trials[0].user_attrs["fail_reason"] == "interrupted"
+    again = hpo("launch", "--study", "intr", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    trials = optuna.load_study(study_name="intr", storage=url).trials
+    assert [t.state for t in trials] == [States.FAIL, States.COMPLETE, States.COMPLETE]
+    assert trials[1].params == trials[0].params  # the queued parameters ran first
