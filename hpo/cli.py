@@ -72,11 +72,12 @@ def _open(a: argparse.Namespace):
 def _print_front(study) -> None:
     import pandas as pd
 
-    from hpo.study import export
+    from hpo.study import export, trust
 
+    kept, duplicates = trust.collapse_rows(export.rows(study))  # identical points shown once
     table = [{"trial": r["trial"], **{k: round(v, 4) for k, v in r["values"].items()}, **r["params"]}
-             for r in export.rows(study)]
-    print(f"Pareto front ({len(table)} trials):")
+             for r in kept]
+    print(f"Pareto front ({len(table)} trials):" + (f"\n{trust.collapsed_line(duplicates)}" if duplicates else ""))
     print(pd.DataFrame(table).to_string(index=False) if table else "  (no COMPLETE trials yet)")
 
 
@@ -95,6 +96,10 @@ def cmd_status(a: argparse.Namespace) -> int:
     if stopped:
         print(f"of the COMPLETE trials, {stopped} were stopped early by the scheduler (left out of the front)")
     _print_front(study)
+    from hpo.study import trust
+
+    for line in trust.signals(study).lines(collapsed=False):  # the front above says what it collapsed
+        print(line)
     return 0
 
 
@@ -127,7 +132,7 @@ def cmd_export(a: argparse.Namespace) -> int:
     from hpo.study import export
 
     study, url = _open(a)
-    doc = export.document(study, url)
+    doc = export.document(study, url, a.out)
     if a.post_hoc:  # the (trial, tau) front instead: configs carry train.posthoc_tau
         from hpo.study import posthoc
         from hpo.views import artifacts
@@ -136,6 +141,10 @@ def cmd_export(a: argparse.Namespace) -> int:
         doc["configs"], doc["post_hoc"] = posthoc.rows(study, pts), True
     path = export.write(doc, a.out, a.format)
     print(f"wrote {len(doc['configs'])} Pareto-best configs of {study.study_name!r} to {path}")
+    from hpo.study import trust
+
+    for line in trust.export_lines(doc):
+        print(line)
     return 0
 
 
@@ -262,7 +271,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     if not 0 <= a.index < len(configs):
         raise UserError(f"--index {a.index}: {a.config} holds configs 0..{len(configs) - 1}")
-    retrain(configs[a.index], seeds=a.seeds, out=a.out)
+    results = retrain(configs[a.index], seeds=a.seeds, out=a.out)
+    from hpo.study import trust
+
+    recorded = trust.record_retrain(a.config, a.index, results)  # `hpo export` to the same file shows the spread
+    if recorded:
+        print(f"re-train spread recorded in {recorded}")
     return 0
 
 

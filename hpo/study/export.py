@@ -22,9 +22,14 @@ def rows(study: optuna.Study) -> list[dict[str, Any]]:
              "config": t.user_attrs.get(st.ATTR_CONFIG)} for t in pareto.front(study)]
 
 
-def document(study: optuna.Study, url: str) -> dict[str, Any]:
-    return {"study": study.study_name, "storage": st.redact(url),
-            "objectives": study.user_attrs.get(st.ATTR_OBJECTIVES), "configs": rows(study)}
+def document(study: optuna.Study, url: str, out: str | Path | None = None) -> dict[str, Any]:
+    """The export: identical front points once, and the front's trust signals (hpo.study.trust);
+    with `out`, the re-train spread `hpo train` recorded beside that file."""
+    from hpo.study import trust
+
+    doc = {"study": study.study_name, "storage": st.redact(url),
+           "objectives": study.user_attrs.get(st.ATTR_OBJECTIVES), "configs": rows(study)}
+    return trust.annotate(doc, study, out)
 
 
 def _csv(doc: dict[str, Any]) -> str:

@@ -1,23 +1,30 @@
-"""The study note optuna-dashboard shows above a study: what was searched, on which data."""
+"""The study note optuna-dashboard shows above a study: what was searched, on which data, and the
+trust warnings of its trials so far (hpo.study.trust: parameters at a bound, no trial beating chance)."""
 from __future__ import annotations
 
 import hashlib
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import optuna
 import yaml
 
 from hpo.spec import StudySpec
+from hpo.study import trust
 
 if TYPE_CHECKING:
     from hpo.train.preflight import DataSummary
     from hpo.train.splits import Splits
 
-ATTR_NOTE = "hpo_note"  # study attribute: digest of the note hpo last wrote
+ATTR_NOTE = "hpo_note"  # study attribute: digest of the note's study-file-and-data part hpo last wrote
+ATTR_NOTE_TRUST = "hpo_note_trust"  # study attribute: digest of the trust warnings the note last showed ("" none)
 
 
-def markdown(spec: StudySpec, splits: "Splits | DataSummary") -> str:
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def markdown(spec: StudySpec, splits: "Splits | DataSummary", warnings: Sequence[str] = ()) -> str:
     data = spec.sections["data"]
     from hpo.train.splits import profile as applied
 
@@ -47,14 +54,14 @@ Study file `{spec.path}`:
 ```yaml
 {yaml.safe_dump(dict(spec.raw), sort_keys=False).strip()}
 ```
-"""
+""" + ("\n## Trust signals\n\n" + "".join(f"- {w}\n" for w in warnings) if warnings else "")
 
 
 def save(study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -> None:
     """Write the note when its text changed since the last launch (its digest is kept on the
     study): optuna-dashboard's note API imports Optuna's importance module and with it all of
     scikit-learn, ~1 s of a relaunch's start otherwise. A note edited in the dashboard stays
-    until the study file or the data changes."""
+    until the study file, the data or the trust warnings change."""
     Later(study, spec, splits).finish()
 
 
@@ -69,11 +76,13 @@ class Later:
     """`save`, but the write (and optuna-dashboard's import, ~1.2 s on 2 cores) off the launch's
     way to its first trial: `start` writes on a thread (the launch calls it once its first trial
     is asked), `finish` waits for that thread, or writes now when `start` was never called (a
-    launch that asked no trial). Nothing to do when the note is unchanged."""
+    launch that asked no trial). Nothing to do when the note is unchanged. `finish` then adds
+    the trust warnings of the trials so far (once they ran), when they changed."""
 
     def __init__(self, study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -> None:
         text = markdown(spec, splits)
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        digest = _digest(text)
+        self._note = (study, spec, splits, digest)
         self._args = None if study.user_attrs.get(ATTR_NOTE) == digest else (study, text, digest)
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -90,13 +99,26 @@ class Later:
             self.error = exc
 
     def finish(self) -> None:
-        """Wait for the note (or write it now); raises what its write raised."""
+        """Wait for the note (or write it now), then show the trust warnings; raises what a write raised."""
         if self._thread is None and self._args is not None:
             self._run()
         self.join()
-        self._args = None
+        rewritten, self._args = self._args is not None, None
         if self.error is not None:
             raise self.error
+        self._warnings(rewritten)
+
+    def _warnings(self, rewritten: bool) -> None:
+        """Rewrite the note with the study's trust warnings when they differ from those it shows
+        (none, when the note was just `rewritten` from the study file)."""
+        study, spec, splits, digest = self._note
+        warnings = trust.signals(study).warnings()
+        shown = _digest("\n".join(warnings)) if warnings else ""
+        if not rewritten and study.user_attrs.get(ATTR_NOTE_TRUST, "") == shown:
+            return
+        if warnings or not rewritten:
+            _write(study, markdown(spec, splits, warnings), digest)
+        study.set_user_attr(ATTR_NOTE_TRUST, shown)
 
     def join(self) -> None:
         """Wait for a write `start` began (a launch ending on an error: the error is the one to see)."""

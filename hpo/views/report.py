@@ -5,7 +5,9 @@
   maximised objectives and 1 for minimised ones (every hpo metric is a fraction in [0, 1]); with
   `--post-hoc`, also that of the post-hoc front (every trial's tau curve, hpo.study.posthoc);
 - per_loss.csv: best and median of each objective per loss type;
-- importance.png: fANOVA parameter importance for each objective (Optuna's evaluator).
+- importance.png: fANOVA parameter importance for each objective (Optuna's evaluator);
+- trust signals (hpo.study.trust): the front's support, identical points (shown once in the
+  front table), parameters at a bound of their range, and whether any trial beats chance.
 
 Trials a scheduler stopped early are left out everywhere: their values are partial.
 """
@@ -15,13 +17,13 @@ import copy
 import html
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import optuna
 import pandas as pd
 
-from hpo.study import fastread
+from hpo.study import fastread, trust
 from hpo.study import storage as st
 from hpo.study.pareto import front_rows, hypervolume_history, signs
 
@@ -183,17 +185,18 @@ def write_report(study: optuna.Study, out: Path, artifact_store: Any = None) -> 
     plot_importance(imp, out / "importance.png")
     table = per_loss_table(study, full)
     table.to_csv(out / "per_loss.csv")
-    best = fastread.frozen(study, best_rows, attrs=False)
+    kept, _ = trust.collapse(best_rows, lambda r: r.values, lambda r: r.number)  # identical points once
+    best = fastread.frozen(study, kept, attrs=False)
     front = pd.DataFrame([{"trial": t.number, **dict(zip(st.objective_names(study), t.values)), **t.params}
                           for t in best])
     front.to_csv(out / "pareto_front.csv", index=False)
     page = out / "index.html"
-    page.write_text(_html(study, history, table, front, problems, post_hoc))
+    page.write_text(_html(study, history, table, front, problems, post_hoc, trust.signals(study, full).lines()))
     return page
 
 
 def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataFrame, front: pd.DataFrame,
-          problems: list[str], post_hoc: list[tuple[int, float]] | None = None) -> str:
+          problems: list[str], post_hoc: list[tuple[int, float]] | None = None, signals: Sequence[str] = ()) -> str:
     final = f"Final hypervolume {history[-1][1]:.4f}" + (
         f" (post-hoc front over every trial's tau curve, validation: {post_hoc[-1][1]:.4f})" if post_hoc else "")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(fastread.counts_by_state(study).items()))
@@ -204,6 +207,8 @@ def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataF
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
 <h1>{html.escape(study.study_name)}</h1>
 <p>Trials: {counts}. {final}. Training class counts: {cls}.</p>
+<h2>Trust signals</h2>
+<ul>{"".join(f"<li>{html.escape(line)}</li>" for line in signals)}</ul>
 <h2>Pareto front</h2><img src="pareto_front.png" alt="Pareto front">
 {front.to_html(index=False, float_format=lambda v: f"{v:.4g}")}
 <h2>Hypervolume history</h2><img src="hypervolume.png" alt="hypervolume history">

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from conftest import bench
 from hpo.study import coordination as co
-from hpo.study import export, fastread, pareto
+from hpo.study import export, fastread, pareto, trust
 from hpo.study import storage as st
 from hpo.views import report
 from pgserver import PostgresServer, pg_bin
@@ -192,7 +192,7 @@ def test_hypervolume_history_equals_the_old_one(studies) -> None:
 
 def test_export_document_equals_the_old_one(studies, url: str) -> None:
     study, _ = studies
-    assert export.document(study, url) == old_document(study, url)
+    assert export.document(study, url) == trust.annotate(old_document(study, url), study)  # + trust signals
 
 
 def test_report_tables_and_importance_equal_the_old_ones(studies, tmp_path: Path) -> None:
