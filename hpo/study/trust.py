@@ -234,10 +234,10 @@ def _split(study: optuna.Study, row: fastread.Row) -> tuple[list[int], list[int]
         if not n_val:
             return None
         supports = [n_val // len(counts)] * len(counts)
-    minority = attrs.get("minority")
-    if not isinstance(minority, list):  # metrics.evaluate's default: training count below the mean
-        minority = [i for i, c in enumerate(counts) if c < sum(counts) / len(counts)]
-    return supports, [int(c) for c in minority], attrs.get(st.ATTR_CONFIG) or {}
+    minority = attrs.get("minority")  # the class indices metrics.evaluate resolved
+    if not isinstance(minority, list) or not all(isinstance(c, int) for c in minority):
+        minority = [i for i, c in enumerate(counts) if c < sum(counts) / len(counts)]  # evaluate's default
+    return supports, minority, attrs.get(st.ATTR_CONFIG) or {}
 
 
 def verdict(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> list[str]:

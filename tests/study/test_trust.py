@@ -235,3 +235,21 @@ def test_status_and_export_show_a_bound_and_collapse_identical_points(url: str, 
     assert [c["trial"] for c in doc["configs"]] == [0, 2, 3] and doc["configs"][0]["identical_trials"] == [1]
     assert doc["trust"]["warnings"] == ["lr: 3 of 3 Pareto-best trials at the upper bound 0.3 (within 5%): "
                                         "widen the range"]
+
+
+@pytest.mark.e2e  # `hpo train` re-trains for real (digits, one epoch, two seeds): tens of seconds
+def test_hpo_train_on_an_export_records_the_spread_a_later_export_prints(url: str, tmp_path: Path) -> None:
+    from hpo.spec import load_spec
+
+    cfg = load_spec(SPACES / "cb_focal_beta.yaml").trial_config({})
+    cfg["train"]["epochs"] = 1
+    make_study(url, [((0.8, 0.5), {}), ((0.5, 0.8), {})], name="re", trial_attrs={st.ATTR_CONFIG: cfg})
+    out = tmp_path / "front.yaml"
+    assert hpo("export", "--study", "re", "--storage", url, "--out", str(out)).returncode == 0
+    r = hpo("train", "--config", str(out), "--index", "1", "--seeds", "2")
+    assert r.returncode == 0, r.stderr
+    assert f"re-train spread recorded in {tmp_path / 'front.retrain.json'}" in r.stdout
+    r = hpo("export", "--study", "re", "--storage", url, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "trial 1 re-trained over 2 seeds (test split): minority_f1 " in r.stdout and " ± " in r.stdout
+    assert yaml.safe_load(out.read_text())["configs"][1]["retrain"]["seeds"] == 2
