@@ -25,6 +25,17 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _port(text: str) -> int:
+    """A TCP port: 1 to 65535 (socket's bind raises OverflowError above that)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{n} is not a TCP port: give 1 to 65535 (e.g. 8080)")
+    return n
+
+
 def _study_name(text: str) -> str:
     """Every --study is checked against the one documented pattern before any storage is opened:
     the name becomes a file, a folder and a database key."""
@@ -65,8 +76,8 @@ def cmd_launch(a: argparse.Namespace) -> int:
 def _open(a: argparse.Namespace):
     from hpo.study import storage
 
-    url = storage.resolve_url(a.storage)
-    return storage.load_study(storage.open_storage(url), a.study), url
+    url = storage.resolve_url(a.storage, create=False)  # these commands read: a mistyped path creates nothing
+    return storage.load_study(storage.open_storage(url, create=False), a.study), url
 
 
 def _print_front(study) -> None:
@@ -227,16 +238,6 @@ def cmd_delete(a: argparse.Namespace) -> int:
     return 0
 
 
-def _is_ensemble(path: str) -> bool:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):  # read_configs has said what is wrong
-        return False
-    return isinstance(doc, dict) and "ensemble" in doc
-
-
 def cmd_ensemble(a: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -260,11 +261,12 @@ def cmd_ensemble(a: argparse.Namespace) -> int:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from hpo.study.export import read_configs
+    from hpo.study.export import configs_of, read_document
     from hpo.train.retrain import retrain
 
-    configs = read_configs(a.config)
-    if _is_ensemble(a.config):
+    doc = read_document(a.config)  # read once: a regular file in its folder, no YAML aliases
+    configs = configs_of(doc, a.config)
+    if "ensemble" in doc:
         from hpo.train.retrain import retrain_ensemble
 
         retrain_ensemble(configs, seeds=a.seeds)
@@ -400,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     artifacts_flag(sp)
     sp.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s; "
                     "anything else exposes an unauthenticated dashboard)")
-    sp.add_argument("--port", type=_positive_int, default=8080)
+    sp.add_argument("--port", type=_port, default=8080, help="TCP port, 1 to 65535 (default: %(default)s)")
     sp.set_defaults(fn=cmd_dashboard)
 
     sp = sub.add_parser("train", help="re-train an exported config and score it on the test split")

@@ -1,7 +1,30 @@
 """Errors the user can fix. The CLI turns `UserError` into exit code 2 and prints it as is."""
 from __future__ import annotations
 
+import reprlib
 from typing import Any
+
+SHOWN_CHARS = 120  # the most of a value an error message shows
+
+
+class _Shown(reprlib.Repr):
+    """reprlib's bounded repr, but a long string keeps only its start (reprlib keeps both ends)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxset = 3, 8, 8, 8, 8
+        self.maxlong = self.maxother = self.limit = limit
+
+    def repr_str(self, x: str, level: int) -> str:
+        return repr(x) if len(x) <= self.limit else repr(x[:self.limit]) + "..."
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """`repr(value)`, at most about `limit` characters. `reprlib` stops at a few items and levels,
+    so a huge value (a whole file read as one string, a deeply nested mapping) costs no more than a
+    small one, and a message never echoes more of the input than the offending value's start."""
+    text = _Shown(limit).repr(value)
+    return text if len(text) <= limit + 8 else text[:limit] + "..."
 
 
 class UserError(Exception):
@@ -13,7 +36,7 @@ class SpecError(UserError):
 
     def __init__(self, file: str, field: str, value: Any, problem: str, fix: str = "") -> None:
         self.file, self.field, self.value = file, field, value
-        msg = f"{file}: field '{field}' = {value!r}: {problem}"
+        msg = f"{file}: field '{field}' = {shown(value)}: {problem}"
         if fix:
             msg += f"\n  fix: {fix}"
         super().__init__(msg)

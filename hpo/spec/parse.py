@@ -8,13 +8,15 @@ catalog, i.e. from the entry's own declaration.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
-from hpo.errors import SpecError, unknown_name
+from hpo.errors import SHOWN_CHARS, SpecError, unknown_name
 from hpo.spec import catalog
 from hpo.spec.options import Option, Table
 from hpo.spec.schema import (BUDGET, METRICS, PARAM_KEYS, PARAM_TYPES, RESOURCES, SAMPLER, SCHEDULER, SEARCHABLE,
@@ -38,32 +40,80 @@ class NoAliasLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             raise yaml.composer.ComposerError(
-                None, None, f"YAML anchors and aliases (&{event.anchor} / *{event.anchor}) are not allowed "
-                "in a study file", event.start_mark)
+                None, None, f"YAML anchors and aliases (&{event.anchor[:40]} / *{event.anchor[:40]}) are not allowed "
+                "in a study file or an export", event.start_mark)
         return super().compose_node(parent, index)
+
+
+STUDY_FILE_BYTES = 1 << 20  # a study file is a page of YAML; anything near this is not one
+
+
+def read_user_file(path: str | Path, field: str, limit: int, fix: str) -> str:
+    """The text of a file the user named, read only when it is a regular file inside the folder
+    it is named in (a symlink may point within that folder, not out of it: `sp/x.yaml ->
+    /etc/shadow` is refused unread), at most `limit` bytes, UTF-8. `fix` says what to give instead."""
+    path = Path(path)
+    folder = path.parent.resolve()
+    real = path.resolve()
+    if not real.is_relative_to(folder):
+        raise SpecError(str(path), field, str(path), f"a symlink to {real}, outside the folder {folder}; "
+                        "not read", fix)
+    try:
+        # O_NONBLOCK: opening a FIFO does not wait for a writer; O_NOFOLLOW: `real` is resolved already
+        with open(os.open(real, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW), "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise SpecError(str(path), field, str(path), "not a regular file (a folder, a device or a pipe)", fix)
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise SpecError(str(path), field, str(path), f"cannot read it: {exc.strerror}", fix) from None
+    if len(data) > limit:
+        raise SpecError(str(path), field, str(path), f"larger than {limit} bytes; not read", fix)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), field, str(path), f"not UTF-8 text (byte {exc.start})", fix) from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What the YAML parser objects to and where, without the lines of the file it quotes."""
+    problem = str(getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__)
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return (problem if len(problem) <= SHOWN_CHARS else problem[:SHOWN_CHARS] + "...") + where
+
+
+def load_yaml(text: str, file: str, field: str, fix: str) -> Any:
+    """YAML without anchors and aliases; a syntax error names its line and column, not its text."""
+    try:
+        return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        fix = "write the values out in full" if "anchors and aliases" in str(exc) else fix
+        raise SpecError(file, field, file, f"not valid YAML: {yaml_problem(exc)}", fix) from None
 
 
 def load_spec(path: str | Path) -> StudySpec:
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise SpecError(str(path), "<file>", str(path), "no such study file",
                         "create it, or pass --spaces-dir pointing at the folder that holds it")
-    try:
-        raw = yaml.load(path.read_text(), Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        fix = "write the values out in full" if "anchors and aliases" in str(exc) else ""
-        raise SpecError(str(path), "<file>", str(path), f"not valid YAML: {exc}", fix) from None
+    text = read_user_file(path, "<file>", STUDY_FILE_BYTES, "give a study file (YAML) that lies in the folder")
+    raw = load_yaml(text, str(path), "<file>", "")
     if raw is None:
         raise SpecError(str(path), "<file>", str(path), "the study file is empty",
                         "copy one of search_spaces/*.yaml and edit it; a study needs at least a search: section")
-    return parse_spec(raw, str(path), default_name=path.stem)
+    spec = parse_spec(raw, str(path), default_name=path.stem)
+    if spec.name != path.stem:  # `hpo status --study NAME` and every later command find it by its file name
+        raise SpecError(str(path), "study", spec.name, f"differs from the file name {path.name!r}",
+                        f"rename the file to {spec.name}.yaml, or set `study: {path.stem}` (or leave it out)")
+    return spec
 
 
 def find_spec(study: str, spaces_dir: str | Path) -> StudySpec:
     if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
         raise SpecError(str(spaces_dir), "--study", study, "not a study name", f"a study name is {STUDY_NAME_RULE}")
     path = Path(spaces_dir) / f"{study}.yaml"
-    if not path.is_file():
+    if not os.path.lexists(path):  # what is there but is no study file, load_spec says what it is
         known = sorted(p.stem for p in Path(spaces_dir).glob("*.yaml"))
         raise SpecError(str(path), "--study", study, "no such study file in " + str(spaces_dir),
                         f"known studies there: {', '.join(known) or '(none)'}")

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 import optuna
 import sqlalchemy
@@ -31,8 +32,9 @@ ATTR_STOPPED_EARLY = "hpo_stopped_early"  # epoch reached; kept out of Pareto ex
 ATTR_FAIL_REASON = "fail_reason"
 
 
-def resolve_url(flag: str | None = None) -> str:
-    """--storage flag, else $HPO_STORAGE, else a SQLite file under ./storage (absolute: Ray moves cwd)."""
+def resolve_url(flag: str | None = None, create: bool = True) -> str:
+    """--storage flag, else $HPO_STORAGE, else a SQLite file under ./storage (absolute: Ray moves cwd);
+    `create=False` (the commands that only read) leaves the folder of that file uncreated."""
     url = flag or os.environ.get(ENV_VAR)
     if url:
         try:
@@ -40,13 +42,18 @@ def resolve_url(flag: str | None = None) -> str:
         except Exception:  # sqlalchemy's ArgumentError and friends; their text may hold the password
             raise UserError(f"--storage / {ENV_VAR}: {redact(url)!r} is not a SQLAlchemy URL; "
                             "e.g. sqlite:////abs/path/hpo.db or postgresql://user@host/db") from None
+        if ambiguous_password(url):
+            raise UserError(f"--storage / {ENV_VAR}: {redact(url)}: the password holds an unencoded '@' (SQLAlchemy "
+                            f"ends the password at its first '@' and would connect to another host); fix: write "
+                            f"each '@' in the password as %40, or leave the password out and set {PASSWORD_ENV}")
         if parsed.password is None and parsed.get_backend_name() != "sqlite":
             password = _password_from_env()
             if password is not None:
                 url = parsed.set(password=password).render_as_string(hide_password=False)
         return url
     path = (DEFAULT_DIR / DEFAULT_DB).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 
 
@@ -64,9 +71,10 @@ def _password_from_env() -> str | None:
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ***, for logs and messages: user:PASSWORD@ and a
-    `password=` query parameter (any case; libpq reads one there too)."""
+    `password=` query parameter (any case; libpq reads one there too). The user info ends at the
+    last `@` of the URL: a password with an unencoded `@` is hidden whole, not from its first `@`."""
     try:
-        u = make_url(url)
+        u = make_url(_userinfo_password(url)[0])
         mark = "hpo0redacted0password"  # rendering would %-encode *** in a query
         u = u.set(query={k: mark if k.lower() == "password" else v for k, v in u.query.items()})
         return u.render_as_string(hide_password=True).replace(mark, "***")
@@ -74,24 +82,57 @@ def redact(url: str) -> str:
         return "<unparseable storage URL>"
 
 
+def _userinfo_password(url: str) -> tuple[str, str | None]:
+    """(the URL with its user-info password replaced by a placeholder, that password as written),
+    where the user info ends at the last `@` before the query. SQLAlchemy ends the password at its
+    first `@` instead, so `user:p@ss@host` is password `p` on host `ss@host` to it; here the
+    password is `p@ss`, which is what the user meant and what must never be shown."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] == "sqlite":  # a file path may hold `@`; it has no password
+        return url, None
+    query_at = rest.find("?")
+    at = rest.rfind("@", 0, query_at if query_at >= 0 else len(rest))
+    user, colon, password = rest[:max(at, 0)].partition(":")
+    if at < 0 or not colon:
+        return url, None
+    return f"{scheme}://{user}:x{rest[at:]}", password
+
+
+def ambiguous_password(url: str) -> bool:
+    """The user-info password holds an unencoded `@` (or SQLAlchemy would read another password
+    than the one written before the last `@`): SQLAlchemy would connect to the wrong host."""
+    written = _userinfo_password(url)[1]
+    if written is None:
+        return False
+    try:
+        return make_url(url).password != unquote(written)
+    except Exception:
+        return False
+
+
 def passwords(url: str) -> list[str]:
-    """Every password a URL carries (in user:password@ or as ?password=), as given and URL-encoded."""
+    """Every password a URL carries (in user:password@ or as ?password=), as given and URL-encoded;
+    for a password with an unencoded `@`, also SQLAlchemy's reading of it and its `@`-separated parts."""
     try:
         u = make_url(url)
     except Exception:
         return []
+    written = _userinfo_password(url)[1]
     found = [u.password] if u.password else []
+    if written:
+        found += [written, unquote(written), *written.split("@")]
     for k, v in u.query.items():
         if k.lower() == "password":
             found += [x for x in (v if isinstance(v, tuple) else (v,)) if x]
-    return sorted({form for pw in map(str, found) for form in (pw, quote(pw, safe=""), quote_plus(pw))},
+    return sorted({form for pw in map(str, found) if pw for form in (pw, quote(pw, safe=""), quote_plus(pw))},
                   key=len, reverse=True)
 
 
 def scrub(text: str, url: str) -> str:
-    """`text` (an error message) with every password of `url` replaced by ***."""
+    """`text` (an error message) with every password of `url` replaced by ***, where it stands as a
+    whole token: a password `p` is masked in `password p`, not inside `psycopg`."""
     for pw in passwords(url):
-        text = text.replace(pw, "***")
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(pw)}(?![A-Za-z0-9])", "***", text)
     return text
 
 
@@ -100,10 +141,15 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database) if u.get_backend_name() == "sqlite" and u.database else None
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
+def open_storage(url: str, create: bool = True) -> optuna.storages.RDBStorage:
+    """Optuna's storage at `url`. `create=False` (status, export, report: commands that only read)
+    refuses a SQLite file that does not exist, where opening it would create an empty database."""
     engine: dict[str, Any] = {}
     path = sqlite_path(url)
     read_only = path is not None and _read_only(path)
+    if path is not None and not create and not path.is_file():
+        raise UserError(f"storage: no SQLite file {path}; nothing to read there (not created). Fix: pass the "
+                        f"--storage (or set {ENV_VAR}) a launch wrote to, or launch a study first")
     if path is not None:
         if not path.parent.is_dir():
             raise UserError(f"storage: folder {path.parent} of the SQLite file does not exist; create it first")

@@ -10,11 +10,14 @@ so Ray shuts down cleanly, is set here from the main thread instead.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 
 from hpo.tune import RAY_DIR
 
@@ -85,7 +88,9 @@ class RayStart:
     def stop(self) -> None:
         """Shut down the Ray started here. A launch that ends before it needed Ray (bad data, a
         storage that refuses writes) does not wait for Ray's start to finish: the thread shuts
-        it down when it is up, or the process exits first and Ray's processes with it."""
+        it down when it is up, and the Ray processes started so far are ended here. Ray's
+        agents are the raylet's children: the parent-death signal that ends the raylet with
+        this process does not reach them, and they ran on for about a minute."""
         import ray
 
         if self._thread is None:
@@ -97,6 +102,69 @@ class RayStart:
         self._release.set()
         if self._used:
             self._thread.join()
+            return
+        if not self._ready.is_set():  # `ray.init` logs the ends of the processes it waits on: not news
+            for name in RAY_LOGGERS:
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        end_ray_processes()
+        if not self._ready.is_set():  # `ray.init` still under way may have started more meanwhile
+            time.sleep(0.5)
+            end_ray_processes()
+
+
+def _ray_process(argv: list[str]) -> bool:
+    """A process of Ray's own: its GCS, raylet, Python services (dashboard, log monitor) and the
+    agents and workers, which name themselves `ray::...`."""
+    return bool(argv) and (argv[0].startswith("ray::") or Path(argv[0]).name in ("raylet", "gcs_server")
+                           or any(f"{os.sep}ray{os.sep}" in arg for arg in argv[1:3]))  # python [-u] SCRIPT
+
+
+def _ray_descendants() -> list[int]:
+    """Ray's processes among this process's descendants (children of children included), from /proc."""
+    parent: dict[int, int] = {}
+    argv: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+            argv[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+    found, frontier = [], [os.getpid()]
+    while frontier:
+        children = [pid for pid, ppid in parent.items() if ppid in frontier]
+        found += children
+        frontier = children
+    return [pid for pid in found if _ray_process(argv.get(pid, []))]
+
+
+def end_ray_processes(grace_s: float = 0.5) -> None:
+    """SIGTERM to every Ray process this one started, SIGKILL to those alive after `grace_s` (the
+    raylet and an agent shut down over seconds; a Ray no trial ran on has nothing to save).
+    Linux only (/proc); elsewhere Ray's processes end as they did before."""
+    if not Path("/proc/self/stat").exists():
+        return
+    pids = _ray_descendants()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+        pids = [pid for pid in pids if _alive(pid)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie waiting to be reaped (what a SIGTERM'd child of ours becomes)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def cluster_resources(address: str) -> dict[str, float]:
