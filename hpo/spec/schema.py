@@ -46,9 +46,11 @@ TRAIN = Table({
     "weight_decay": Num(5e-4, low=0),
     "device": Str("auto", ("auto", "cpu", "cuda")),
     "seed": Int(0, low=0),
-    "compile": Option("auto_bool", "auto", choices=("auto", True, False), doc="auto: on CUDA only"),
+    # auto: eager for now; a GPU run sets it per model family (docs/gpu.md)
+    "compile": Option("auto_bool", "auto", choices=("auto", True, False),
+                      doc="torch.compile the training step; auto = eager until measured per model family"),
     # CUDA only: each full batch replays one captured step (hpo/train/graph_step.py); off by default
-    # until a GPU run has measured it (README, Speed)
+    # until a GPU run has measured it (docs/gpu.md)
     "cuda_graph": Bool(False, doc="replay the training step as a CUDA graph (SGD, Adam, AdamW)"),
     # fine-tuning: the classifier head trains at lr, the rest at lr * backbone_lr_mult; for the
     # first freeze_epochs only the head trains (a linear probe)

@@ -9,7 +9,9 @@ Two stages, in this order:
   sharpness, autocontrast. `magnitude` in [0, 1] raises each of them to at least that fraction of
   its strongest setting (STRONGEST), a RandAugment-like policy searchable with one number.
 
-kornia draws from torch's global generator, which the trial seeds: a seed fixes the images.
+kornia draws from torch's global generator, which the trial seeds: a seed fixes the images. Its
+random parameters are drawn on the trial's device (`set_rng_device_and_dtype`): drawn on the CPU,
+as kornia does by default, each batch would wait for blocking copies of them to the GPU.
 """
 from __future__ import annotations
 
@@ -54,9 +56,11 @@ def strengths(cfg: dict[str, Any]) -> dict[str, float]:
     return {k: max(float(cfg.get(k, 0.0)), m * top) for k, top in STRONGEST.items()}
 
 
-def kornia_pipeline(cfg: dict[str, Any], channels: int, size: tuple[int, int]) -> torch.nn.Module | None:
-    """The float stage for an augment section, or None when it does nothing. Saturation and the
-    per-channel shift need colour: grey images skip them."""
+def kornia_pipeline(cfg: dict[str, Any], channels: int, size: tuple[int, int],
+                    device: torch.device | None = None) -> torch.nn.Module | None:
+    """The float stage for an augment section, or None when it does nothing, drawing its random
+    parameters on `device` (default the CPU). Saturation and the per-channel shift need colour:
+    grey images skip them."""
     import kornia.augmentation as K
 
     s, ops = strengths(cfg), []
@@ -79,4 +83,6 @@ def kornia_pipeline(cfg: dict[str, Any], channels: int, size: tuple[int, int]) -
         ops.append(K.RandomSharpness(sharpness=1.0, p=s["sharpness"]))
     if s["autocontrast"]:
         ops.append(K.RandomAutoContrast(p=s["autocontrast"]))
+    for op in ops:
+        op.set_rng_device_and_dtype(device or torch.device("cpu"), torch.float32)
     return torch.nn.Sequential(*ops) if ops else None

@@ -43,12 +43,29 @@ def set_threads(cpu: float) -> None:
     torch.set_num_threads(max(1, int(cpu)))
 
 
-def share_gpu(share: float, device: torch.device) -> None:
+# what one process holds on its GPU outside the caching allocator's cap (the CUDA context, the
+# cuDNN and cuBLAS handles and workspaces): an allowance, not a measurement of any one card
+CONTEXT_MB = 1024
+
+
+def memory_fraction(share: float, total_bytes: float) -> float:
+    """The allocator cap of a trial given `share` of a GPU: its share less one process's
+    context, which the cap does not count, so n trials at 1/n fit on the card together (never
+    below half the share: on a small card the allowance would eat it)."""
+    if not 0 < share < 1:
+        return 1.0
+    return max(share - CONTEXT_MB * 2**20 / total_bytes, share / 2)
+
+
+def share_gpu(share: float, device: torch.device) -> float:
     """A trial given a fraction of a GPU may allocate that fraction of its memory, no more: four
-    trials at 0.25 cannot starve each other. Peak usage is reported as gpu_mem_peak_mb."""
-    if 0 < share < 1:
-        torch.cuda.set_per_process_memory_fraction(share, device)
+    trials at 0.25 cannot starve each other. Returns the cap (1.0: the whole GPU). Peak usage
+    is reported as gpu_mem_peak_mb."""
+    cap = memory_fraction(share, torch.cuda.get_device_properties(device).total_memory)
+    if cap < 1:
+        torch.cuda.set_per_process_memory_fraction(cap, device)
     torch.cuda.reset_peak_memory_stats(device)
+    return cap
 
 
 def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
@@ -62,32 +79,35 @@ def pick_device(train_cfg: dict[str, Any], gpu_share: float) -> torch.device:
 
 
 def compiled(model: torch.nn.Module, mode: str | bool, device: torch.device) -> torch.nn.Module:
-    """torch.compile for the training steps only when asked (`compile: true`). `auto` stays eager:
-    measured on an H100, compiling made a timm ResNet-50 at 224 px 33% slower than eager bf16
-    channels_last and gained ResNet-32 10% for 32 s of compile per worker. Evaluation runs the
-    plain model."""
+    """torch.compile for the full training batches only when asked (`compile: true`); `auto`
+    stays eager until a GPU run sets it per model family (docs/gpu.md). The short last batch and
+    evaluation run the plain model: another shape would compile the model again."""
     return torch.compile(model) if mode is True else model
 
 
 def train_epoch(model: torch.nn.Module, criterion: torch.nn.Module, opt: torch.optim.Optimizer,
                 train: DeviceData, order: np.ndarray, batch_size: int, view: View,
-                graph: GraphStep | None = None) -> float:
+                graph: GraphStep | None = None, short_model: torch.nn.Module | None = None) -> float:
     """One pass over `order` (training indices, rebalanced); returns the mean loss. bf16 autocast on
     CUDA; the loss is summed on the device so no step waits for the GPU. The last batch may be
-    short: every image of the epoch trains (with a long tail it may be the rare class). With
-    `graph`, full batches go through it (hpo.train.graph_step) and a short one runs here."""
+    short: every image of the epoch trains (with a long tail it may be the rare class); it runs
+    on `short_model` when given (the plain model under a compiled `model`). With `graph`, full
+    batches go through it (hpo.train.graph_step) and a short one runs here."""
     model.train()
     device = train.device
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    idx_all = torch.as_tensor(order, device=device)
+    idx_all = torch.as_tensor(order, device=device)  # one copy per epoch; batches slice it on the device
+    host_all = torch.as_tensor(order) if train.on_host else None  # a set on the host gathers there
     total = torch.zeros((), device=device)
     for i in range(0, len(order), batch_size):
         idx = idx_all[i:i + batch_size]
+        host_idx = None if host_all is None else host_all[i:i + batch_size]
         if graph is not None and len(idx) == batch_size:
-            total += graph.step(idx) * len(idx)
+            total += graph.step(idx, host_idx) * len(idx)
             continue
+        net = model if len(idx) == batch_size or short_model is None else short_model
         with autocast:
-            loss = criterion(model(train.batch(idx, view)), train.y[idx])
+            loss = criterion(net(train.batch(idx, view, host_idx)), train.y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -100,10 +120,10 @@ def logits(model: torch.nn.Module, data: DeviceData, view: View, batch: int = 10
     """Float32 logits of every image in split order, in bf16 autocast on CUDA; one host copy at
     the end, not one per batch."""
     model.eval()
-    idx = torch.arange(len(data.y), device=data.device)
+    idx, host = torch.arange(len(data.y), device=data.device), torch.arange(len(data.y))
     autocast = torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=data.device.type == "cuda")
     with autocast:
-        out = [model(data.batch(idx[i:i + batch], view)).float() for i in range(0, len(idx), batch)]
+        out = [model(data.batch(idx[i:i + batch], view, host[i:i + batch])).float() for i in range(0, len(idx), batch)]
     return torch.cat(out).cpu().numpy()
 
 
@@ -133,7 +153,8 @@ def build(config: dict[str, Any], splits: Splits, device: torch.device) -> Parts
     counts = splits.class_counts
     model = models.build(mcfg["name"], num_classes=len(counts), in_chans=splits.train.x.shape[1],
                          **{k: v for k, v in mcfg.items() if k != "name"}).to(device)
-    criterion = losses.build(lcfg["name"], counts, **{k: v for k, v in lcfg.items() if k != "name"})
+    # on the model's device: its class weights, margins and offsets are read there at every step
+    criterion = losses.build(lcfg["name"], counts, **{k: v for k, v in lcfg.items() if k != "name"}).to(device)
     models.adapt_head(model, cosine=criterion.needs_cosine_head, bias_init=criterion.head_bias_init)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -154,7 +175,7 @@ def views(config: dict[str, Any], dev: DeviceSplits, model: torch.nn.Module) -> 
     x = dev.splits.train.x
     side = spec.size or x.shape[-1]
     gen = torch.Generator(device=dev.train.device).manual_seed(int(tcfg["seed"]))
-    pipeline = kornia_pipeline(tcfg["augment"], x.shape[1], (side, side))
+    pipeline = kornia_pipeline(tcfg["augment"], x.shape[1], (side, side), dev.train.device)
     train = View(base.mean, base.std, base.size, tcfg["augment"], gen, pipeline)
     return train, base
 
@@ -178,7 +199,9 @@ def run_folds(config: dict[str, Any], report: Report | None = None, with_test: b
     from hpo.train.splits import folds, prepare
 
     parts = folds(config["data"], prepare(config["data"]))
-    finals = _drive([training(config, s, with_test) for s in parts], report, int(config["train"]["epochs"]))
+    # the folds train side by side, each with its own copy of its data: the budget counts all k
+    finals = _drive([training(config, s, with_test, copies=len(parts)) for s in parts], report,
+                    int(config["train"]["epochs"]))
     return _combine(config, parts, finals)
 
 
@@ -218,18 +241,19 @@ def _combine(config: dict[str, Any], parts: list[Splits], finals: list[dict[str,
     return out
 
 
-def training(config: dict[str, Any], splits: Splits | None = None,
-             with_test: bool = False) -> Generator[dict[str, Any], None, dict[str, Any]]:
-    """One model's training, an epoch at a time: yields each epoch's row, returns the final metrics."""
+def training(config: dict[str, Any], splits: Splits | None = None, with_test: bool = False,
+             copies: int = 1) -> Generator[dict[str, Any], None, dict[str, Any]]:
+    """One model's training, an epoch at a time: yields each epoch's row, returns the final
+    metrics. `copies`: how many such runs hold their data on the device side by side (folds)."""
     t0 = time.perf_counter()
     tcfg = config["train"]
     device = pick_device(tcfg, float(config["resources"]["gpu"]))
-    if device.type == "cuda":
-        share_gpu(float(config["resources"]["gpu"]), device)
+    cap = share_gpu(float(config["resources"]["gpu"]), device) if device.type == "cuda" else 1.0
     if splits is not None:
-        dev, cached = to_device(splits, device, keep_on_host(splits, device, tcfg["data_memory_mb"])), False
+        on_host = keep_on_host(splits, device, tcfg["data_memory_mb"], cap, copies)
+        dev, cached = to_device(splits, device, on_host), False
     else:
-        dev, cached = device_data.load(config["data"], device, tcfg["data_memory_mb"])
+        dev, cached = device_data.load(config["data"], device, tcfg["data_memory_mb"], cap)
     splits, t_data = dev.splits, time.perf_counter() - t0
     torch.manual_seed(tcfg["seed"])
     rng = np.random.default_rng(tcfg["seed"])
@@ -304,11 +328,24 @@ def _graph_state(p: Parts) -> str:
 def _epoch(p: Parts, dev: DeviceSplits, order: np.ndarray, batch_size: int, view: View, epoch: int) -> float:
     try:
         faults.maybe_fail(epoch, p.model)
-        return train_epoch(p.step_model, p.train_loss, p.opt, dev.train, order, batch_size, view, p.graph)
+        return train_epoch(p.step_model, p.train_loss, p.opt, dev.train, order, batch_size, view, p.graph,
+                           short_model=p.model)
     except torch.cuda.OutOfMemoryError:
-        # free what this trial holds so the next trial on the GPU starts clean
-        p.model = p.step_model = p.opt = None  # drop this trial's tensors before freeing the cache
-        gc.collect()
-        if dev.train.device.type == "cuda":
-            torch.cuda.empty_cache()
-        raise TrialFailure("oom", epoch=epoch) from None
+        pass
+    # freed outside the `except` block: the exception's traceback keeps the step's frames, and
+    # every tensor they reference, alive until the block ends
+    release(p, dev.train.device)
+    raise TrialFailure("oom", epoch=epoch)
+
+
+def release(p: Parts, device: torch.device) -> None:
+    """Free what an out-of-memory trial holds so the next trial on the GPU starts clean: the
+    graph first (its memory pool holds the gradients and activations, and it references the
+    model and the optimiser), then the model, the optimiser and the schedule that holds it."""
+    if p.graph is not None:
+        p.graph.release()
+    p.graph = p.model = p.step_model = p.opt = p.schedule = None  # type: ignore[assignment]
+    p.backbone = []
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -76,13 +76,20 @@ class ImbalanceLoss(nn.Module):
 
     def __init__(self, weight: torch.Tensor | None = None) -> None:
         super().__init__()
+        # buffers, so `.to(device)` moves every tensor the loss reads: no host copy per step, and
+        # DRW's weights switch on as the very tensor already on the device (a captured step then
+        # sees one new weight tensor at the switch, not a fresh copy each epoch)
         self.register_buffer("weight", weight, persistent=False)
-        self.drw_start, self.drw_weight = 1.0, None
+        self.register_buffer("drw_weight", None, persistent=False)
+        self.drw_start = 1.0
 
     def configure_drw(self, class_counts: Sequence[int], start: float, beta: float) -> None:
         self.drw_start = float(start)
         if self.drw_start < 1.0:
-            self.drw_weight = effective_number_weights(class_counts, beta)
+            self.drw_weight = effective_number_weights(class_counts, beta).to(self._device())
+
+    def _device(self) -> torch.device:
+        return next((b.device for b in self.buffers()), torch.device("cpu"))
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         """Called by the loop before each epoch (0-based): switches DRW weights on when due."""
@@ -96,7 +103,7 @@ class ImbalanceLoss(nn.Module):
         loss = self.per_sample(logits.float(), target)
         if self.weight is None:
             return loss.mean()
-        w = self.weight.to(loss.device)[target]
+        w = self.weight.to(loss.device)[target]  # a no-op once the loop has moved the loss (`.to`)
         if self.reduction == "weighted_mean":
             return (w * loss).sum() / w.sum()
         return (w * loss).mean()
