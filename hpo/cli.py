@@ -297,7 +297,7 @@ def cmd_check(a: argparse.Namespace) -> int:
         preflight.check_resources(spec, cluster_resources(a.ray_address), "the Ray cluster")
     else:
         preflight.check_resources(spec, preflight.machine_resources(spec), "this machine")
-    remember(spec, preflight.DataSummary.of(splits))
+    remember(spec, splits)  # the labels and the content digest a launch would find
     print(preflight.summary(spec, splits))
     return 0
 

@@ -42,6 +42,7 @@ import numpy as np
 if TYPE_CHECKING:
     from hpo.spec import StudySpec
     from hpo.train.preflight import DataSummary
+    from hpo.train.splits import Splits
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding `hpo`, for the child's imports
 RECORDS = Path("storage/data_check")  # checks that passed, beside Tune's storage/ray
@@ -55,7 +56,9 @@ class DataCheck:
 
     def __init__(self, spec: StudySpec, records: Path | None = RECORDS) -> None:
         self.record = _record_path(spec, records)  # where a pass is (or would be) remembered
-        self.remembered = _read(self.record) if self.record is not None else None
+        remembered = _read(self.record) if self.record is not None else None
+        self.remembered = remembered[0] if remembered is not None else None
+        self.digest: str | None = remembered[1] if remembered is not None else None  # see `content_digest`
         self._proc: subprocess.Popen | None = None
         if self.remembered is not None:
             return
@@ -80,9 +83,11 @@ class DataCheck:
         ok, value = pickle.loads(answer)
         if not ok:
             raise value
+        self.remembered, self.digest = value  # read once: the answer is kept for the next call
+        self._proc = None
         if self.record is not None:
-            _write(self.record, value)
-        return value
+            _write(self.record, *value)
+        return self.remembered
 
     def stop(self) -> None:
         """End the check if it still runs (the launch ended before it needed the data)."""
@@ -95,11 +100,26 @@ class DataCheck:
             self._proc.stdout.close()
 
 
-def remember(spec: StudySpec, summary: DataSummary, records: Path = RECORDS) -> None:
+def remember(spec: StudySpec, splits: Splits, records: Path = RECORDS) -> None:
     """Record a check of `spec` that passed elsewhere (`hpo check`): the next launch skips it."""
+    from hpo.train.preflight import DataSummary
+
     record = _record_path(spec, records)
     if record is not None:
-        _write(record, summary)
+        _write(record, DataSummary.of(splits), content_digest(splits))
+
+
+def content_digest(splits: Splits) -> str:
+    """What the trials train and are scored on, as one digest: every part's images (decoded,
+    resized, cut and split) and labels, and the class names. A study records it, so a relaunch on
+    other data is refused (hpo.study.settings), however the files changed: in place, added,
+    removed, or an image an annotation file lists."""
+    digest = hashlib.sha256(json.dumps(list(splits.class_names)).encode())
+    for part in (splits.train, splits.val, splits.test):
+        digest.update(json.dumps([list(part.x.shape), str(part.x.dtype), len(part.y)]).encode())
+        digest.update(np.ascontiguousarray(part.x).data)
+        digest.update(np.ascontiguousarray(part.y, dtype=np.int64).data)
+    return digest.hexdigest()[:32]
 
 
 def _record_path(spec: StudySpec, records: Path | None) -> Path | None:
@@ -166,28 +186,30 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _read(record: Path) -> DataSummary | None:
-    """The remembered summary, or None (no record, or one that cannot be read: checked again)."""
+def _read(record: Path) -> tuple[DataSummary, str] | None:
+    """The remembered summary and content digest, or None (no record, or one that cannot be read:
+    checked again)."""
     from hpo.train.preflight import DataSummary, Labels
 
     try:
         with np.load(record, allow_pickle=False) as z:
             summary = DataSummary(*(Labels(z[part].astype(np.int64)) for part in ("train", "val", "test")),
                                   tuple(str(c) for c in z["class_names"]))
+            digest = str(z["digest"])
         os.utime(record)  # recently used: kept by _write's pruning
-    except Exception:  # noqa: BLE001 - absent, cut short, or not ours: checked again
+    except Exception:  # noqa: BLE001 - absent, cut short, without a digest, or not ours: checked again
         return None
-    return summary
+    return summary, digest
 
 
-def _write(record: Path, summary: DataSummary) -> None:
+def _write(record: Path, summary: DataSummary, digest: str) -> None:
     """Remember a passed check (written whole, then renamed); keep the KEEP most recently used."""
     part = record.with_suffix(f".{os.getpid()}.part")  # two launchers writing at once each rename a whole file
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
         with open(part, "wb") as f:
             np.savez(f, train=summary.train.y, val=summary.val.y, test=summary.test.y,
-                     class_names=np.array(summary.class_names, dtype=str))
+                     class_names=np.array(summary.class_names, dtype=str), digest=np.array(digest))
         os.replace(part, record)
         old = sorted(record.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime_ns, reverse=True)[KEEP:]
         for f in old:
@@ -202,7 +224,8 @@ def _check(spec: StudySpec) -> tuple[bool, object]:
     from hpo.train.preflight import DataSummary, check_study
 
     try:
-        return True, DataSummary.of(check_study(spec))
+        splits = check_study(spec)
+        return True, (DataSummary.of(splits), content_digest(splits))
     except UserError as exc:  # as plain UserError: a subclass's own __init__ may not unpickle
         return False, UserError(str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug or a broken install: its traceback, as text

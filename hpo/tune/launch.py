@@ -110,7 +110,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     opt.echo(f"class counts (train / val / test):\n{preflight.class_table(spec, splits)}")
     existed = spec.name in st.study_names(storage)
     study = st.open_study(spec, storage)
-    version = settings.settle(study, spec, opt.allow_changed_settings)
+    version = settings.settle(study, spec, opt.allow_changed_settings, settings.data_record(splits, data_check.digest))
     st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
     note = notes.Later(study, spec, splits)  # written once the first trial is asked (or at the end)
     swept = coordination.sweep(study)

@@ -2,6 +2,7 @@
 a driver that never imports scikit-learn, and a passed check remembered until what it read changes."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,10 +107,10 @@ def test_only_the_most_recently_used_records_are_kept(tmp_path: Path, monkeypatc
     monkeypatch.setattr(data_check, "KEEP", 2)
     summary = DataCheck(load_spec(write_study(tmp_path, "dc")), records=None).result()
     for i in range(4):
-        data_check._write(tmp_path / f"{i}.npz", summary)  # noqa: SLF001
+        data_check._write(tmp_path / f"{i}.npz", summary, "d")  # noqa: SLF001
     assert sorted(f.name for f in tmp_path.glob("*.npz")) == ["2.npz", "3.npz"]
     (tmp_path / "a_file").write_text("")
-    data_check._write(tmp_path / "a_file" / "x.npz", summary)  # noqa: SLF001 - cannot be written: no error, no record
+    data_check._write(tmp_path / "a_file" / "x.npz", summary, "d")  # noqa: SLF001 - cannot be written: no error, no record
     assert list(tmp_path.glob("**/*.part")) == []
 
 
@@ -123,3 +124,30 @@ def test_a_study_of_timms_pretrained_weights_is_checked_every_launch(tmp_path: P
         assert check.record is None
     finally:
         check.stop()
+
+
+def test_the_check_sends_back_the_content_digest_and_a_remembered_pass_keeps_it(tmp_path: Path) -> None:
+    from hpo.tune.data_check import content_digest
+
+    spec, records = load_spec(write_study(tmp_path, "dc")), tmp_path / "records"
+    first = DataCheck(spec, records)
+    first.result()
+    assert first.digest == content_digest(check_study(spec)) and first.result() is first.result()
+    assert DataCheck(spec, records).digest == first.digest  # read back from the record, no process
+    (records / f"{record_key(spec)}.npz").write_bytes(b"")  # a record without a digest (or cut short) is checked again
+    assert DataCheck(spec, records).remembered is None
+
+
+def test_the_content_digest_follows_the_pixels_and_labels_not_the_files(tmp_path: Path) -> None:
+    from hpo.train.splits import prepare
+    from hpo.tune.data_check import content_digest
+
+    paths = write_png_tree(tmp_path / "imgs", per_class=12)
+    data = {"name": "imagefolder", "seed": 0, "params": {"root": str(tmp_path / "imgs"), "image_size": 8, "channels": 1},
+            "longtail": {"profile": "none", "ratio": 10, "minority_fraction": 0.5},
+            "split": {"val": 0.2, "test": 0.2, "val_from": "test"}}
+    before = content_digest(prepare(data))
+    os.utime(paths[3], ns=(1, 1))
+    assert content_digest(prepare(data)) == before  # touched, the same pixels
+    paths[3].write_bytes(paths[4].read_bytes())
+    assert content_digest(prepare(data)) != before  # an image replaced in place
