@@ -49,7 +49,7 @@ def _carve(s: ImageSet, fraction: float, seed: int, what: str) -> tuple[ImageSet
         raise UserError(f"data.split: classes with fewer than 2 images, too few to carve a {what} split: {few}; "
                         "add images of those classes, or merge or drop them")
     # imported here: the launch's driver imports this module (the data profile for the study note)
-    # but splits in its data-check process (hpo.tune.data_check); scikit-learn costs ~1 s to import
+    # but splits in its data-check process (hpo.tune.data_check); scikit-learn is slow to import
     from sklearn.model_selection import train_test_split
 
     try:

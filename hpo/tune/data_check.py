@@ -1,26 +1,26 @@
 """The launch's data check (hpo.train.preflight.check_study) in a process of its own.
 
-The check loads the data set and splits it with scikit-learn; in the driver, scikit-learn's
-import alone was ~1 s of CPU on the launch's critical path, beside Ray's start and the driver's
-own imports of Tune and Optuna (bench/storage_scale.py times the launch). Started first, in a
-fresh interpreter running `main` below (not multiprocessing: its spawn would run the caller's
-main script again, and a fork copies a process whose Ray start runs on a thread), the check runs beside them and
-sends back only what the driver needs (`DataSummary`: labels and class names) or the error it
-raised, which the driver raises as its own: bad data still ends the launch with exit 2 and the
-same message. Spec and answer travel pickled over the child's stdin / stdout, between two
-processes of this package; whatever the check prints goes to stderr.
+The check loads the data set and splits it with scikit-learn, whose import alone is a noticeable
+share of the driver's start (bench/storage_scale.py times the launch). Started first, in a fresh
+interpreter running `main` below (not multiprocessing: its spawn would run the caller's main
+script again, and a fork copies a process whose Ray start runs on a thread), the check runs beside
+Ray's start and the driver's imports of Tune and Optuna, and sends back only what the driver
+needs (`DataSummary`: labels and class names, and `content_digest`: the data the trials train on,
+which the study records so that a relaunch on other data is refused) or the error it raised,
+which the driver raises as its own: bad data still ends the launch with exit 2 and the same
+message. Spec and answer travel pickled over the child's stdin / stdout, between two processes
+of this package; whatever the check prints goes to stderr.
 
-A check that passed is remembered (`storage/data_check/KEY.npz`: labels and class names, read
-without pickle). KEY digests what the check's answer depends on: the study's fixed config, its
-minority classes and objectives, the size and modification time of every file under each
-absolute path the config names (an image folder is walked), the versions of scikit-learn, NumPy
-and Pillow, and hpo's own source. A relaunch with none of them changed skips the check (7.3 s on
-one core for 1,754 JPEGs; on 2 cores, where the check's process competes with Ray's start, a
-relaunch asked its first trial ~1 s sooner: bench/storage_scale.py). A failed check is never
-remembered: bad data fails every launch. `hpo check` (in its own process) remembers a pass too.
-A study of timm's pretrained weights (`pretrained: true`) is checked every launch (`rememberable`).
-Not seen by the key: an image an annotation file lists that changes in place (its labels come
-from the annotation file, which is seen). Delete the folder to check again.
+A check that passed is remembered (`storage/data_check/KEY.npz`: labels, class names and the
+content digest, read without pickle). KEY digests what the check's answer depends on: the study's
+fixed config, its minority classes and objectives, the size and modification time of every file
+under each absolute path the config names (an image folder is walked), the versions of
+scikit-learn, NumPy and Pillow, and hpo's own source. A relaunch with none of them changed skips
+the check (bench/image_decode.py and bench/storage_scale.py time what that saves). A failed check
+is never remembered: bad data fails every launch. `hpo check` (in its own process) remembers a
+pass too. A study of timm's pretrained weights (`pretrained: true`) is checked every launch
+(`rememberable`). Not seen by the key: an image an annotation file lists that changes in place
+(its labels come from the annotation file, which is seen). Delete the folder to check again.
 """
 from __future__ import annotations
 
