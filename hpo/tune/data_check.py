@@ -59,6 +59,7 @@ class DataCheck:
         remembered = _read(self.record) if self.record is not None else None
         self.remembered = remembered[0] if remembered is not None else None
         self.digest: str | None = remembered[1] if remembered is not None else None  # see `content_digest`
+        self._answer = self.remembered  # the summary, once known (`result` reads the process once)
         self._proc: subprocess.Popen | None = None
         if self.remembered is not None:
             return
@@ -72,8 +73,8 @@ class DataCheck:
 
     def result(self) -> DataSummary:
         """The checked data's summary; raises what the check raised (UserError: bad input)."""
-        if self.remembered is not None:
-            return self.remembered
+        if self._answer is not None:
+            return self._answer
         assert self._proc is not None and self._proc.stdout is not None
         answer = self._proc.stdout.read()
         self._proc.wait()
@@ -83,11 +84,10 @@ class DataCheck:
         ok, value = pickle.loads(answer)
         if not ok:
             raise value
-        self.remembered, self.digest = value  # read once: the answer is kept for the next call
-        self._proc = None
+        self._answer, self.digest = value
         if self.record is not None:
             _write(self.record, *value)
-        return self.remembered
+        return self._answer
 
     def stop(self) -> None:
         """End the check if it still runs (the launch ended before it needed the data)."""

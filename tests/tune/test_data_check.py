@@ -133,6 +133,7 @@ def test_the_check_sends_back_the_content_digest_and_a_remembered_pass_keeps_it(
     first = DataCheck(spec, records)
     first.result()
     assert first.digest == content_digest(check_study(spec)) and first.result() is first.result()
+    assert first.remembered is None  # checked, not remembered: the launch says which
     assert DataCheck(spec, records).digest == first.digest  # read back from the record, no process
     (records / f"{record_key(spec)}.npz").write_bytes(b"")  # a record without a digest (or cut short) is checked again
     assert DataCheck(spec, records).remembered is None
