@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from storage_scale import REPO, extract, launch_until_asked  # noqa: E402 - the bench's own helpers
+from _common import REPO, add_out, extract, launch_until_asked, no_goal, recorded
+
+GOAL = no_goal("how much memory does the hpo launch driver hold on a 1,754-image folder, against --baseline?")
 
 NAME = "memory"
 
@@ -61,7 +61,13 @@ def main() -> None:
     ap.add_argument("--counts", default="591,839,324", help="images per class (default: %(default)s)")
     ap.add_argument("--repeat", type=int, default=2, help="launches of each code (default: %(default)s)")
     ap.add_argument("--timeout", type=float, default=180)
+    add_out(ap, "driver_memory")
     a = ap.parse_args()
+    with recorded(a.out, GOAL):
+        run(a)
+
+
+def run(a: argparse.Namespace) -> None:
     counts = [int(c) for c in a.counts.split(",")]
     with tempfile.TemporaryDirectory(prefix="hpo-memory-") as tmp_name:
         tmp = Path(tmp_name)

@@ -21,17 +21,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hpo.spec import parse_spec  # noqa: E402 - the working tree's hpo
-from hpo.train.sources import decode_threads, read_images  # noqa: E402
-from hpo.tune.data_check import DataCheck  # noqa: E402
+from hpo.spec import parse_spec
+from hpo.train.sources import decode_threads, read_images
+from hpo.tune.data_check import DataCheck
+
+from _common import add_out, no_goal, recorded
+
+GOAL = no_goal("how much do threads speed up decoding an image folder and the launch's data check?")
 
 COUNTS = {"mild": 591, "moderate": 839, "severe": 324}
 
@@ -94,7 +96,13 @@ def main() -> None:
     ap.add_argument("--source-size", type=int, default=320, help="the JPEGs' side in px")
     ap.add_argument("--image-size", type=int, default=224, help="decoded and resized to this side")
     ap.add_argument("--keep", type=Path, default=None, help="write (or reuse) the image folder here")
+    add_out(ap, "image_decode")
     args = ap.parse_args()
+    with recorded(args.out, GOAL):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     threads = args.threads or decode_threads()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp) / "severity"

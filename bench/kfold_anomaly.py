@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from seeds import SHAPES, hpo, write_groups  # the anomaly shape's digits (bench/seeds.py)
+from _common import REPO, SHAPES, add_out, hpo, no_goal, recorded, write_groups
 
-REPO = Path(__file__).resolve().parents[1]
 BASE = "anomaly_detection"
+GOAL = no_goal("do k-fold objectives rank configs better than a tiny validation split?")
 
 
 def study_file(folder: Path, name: str, npz: Path, split: dict[str, Any], n_trials: int) -> None:
@@ -43,7 +43,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-trials", type=int, default=12)
     ap.add_argument("--seeds", type=int, default=3)
+    add_out(ap, "kfold_anomaly")
     a = ap.parse_args()
+    with recorded(a.out, GOAL):
+        run(a)
+
+
+def run(a: argparse.Namespace) -> None:
     from hpo.study.export import read_configs
     from hpo.train.retrain import retrain
 
@@ -73,9 +79,7 @@ def main() -> None:
                              f"{f'{f1.mean():.4f} +- {f1.std():.4f}':>20}{f'{acc.mean():.4f} +- {acc.std():.4f}':>20}")
             summary.append(f"{label}: {len(tests)} exported config(s), mean test minority F1 over them "
                            f"{np.mean(tests):.4f}")
-    text = "\n".join(lines + [""] + summary)
-    print(text)
-    (REPO / "bench" / "kfold_anomaly.txt").write_text(f"# python bench/kfold_anomaly.py\n{text}\n")
+    print("\n".join(lines + [""] + summary))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ When a driver connects, Ray's raylet starts one idle Python worker per CPU ahead
 imports Tune, scikit-learn and reads the study, and Tune's trial actors start workers of their
 own anyway. hpo/tune/ray_start.py turns the prestart off (`RAY_prestart_worker_first_driver=0`);
 this bench measures both settings, alternating, on a copy of the same SQLite study
-(bench/storage_scale.py builds it): seconds from the process start to the first trial asked (a
+(bench/_common.py builds it, as for bench/storage_scale.py): seconds from the process start to the first trial asked (a
 new row) and to the first trial COMPLETE (one-epoch trials of the cb_focal_beta space, 2 at a
 time), median and range over the runs, and the ratio of the medians.
 
@@ -26,8 +26,10 @@ from pathlib import Path
 import sqlalchemy as sa
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from storage_scale import NAME, REPO, build, copy_study  # noqa: E402 - the bench's own study builder
+from _common import NAME, REPO, add_out, build, copy_study, no_goal, recorded
+
+GOAL = no_goal("does hpo launch ask its first trial sooner with Ray's idle-worker prestart off (hpo's setting) "
+               "than on (Ray's default)?")
 
 SETTINGS = {"prestart off (hpo)": "0", "prestart on (Ray's default)": "1"}
 
@@ -78,7 +80,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="launches of each setting (default: %(default)s)")
     ap.add_argument("--keep", type=Path, help="folder of bench/storage_scale.py's SQLite studies (built if missing)")
     ap.add_argument("--timeout", type=float, default=120)
+    add_out(ap, "launch_start")
     a = ap.parse_args()
+    with recorded(a.out, GOAL):
+        run(a)
+
+
+def run(a: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="hpo-start-") as tmp_name:
         tmp = Path(tmp_name)
         folder = a.keep or tmp

@@ -16,24 +16,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-REPO = Path(__file__).resolve().parents[1]
+from _common import REPO, add_out, hpo, no_goal, recorded
+
 STUDY = "cb_focal_beta"
 OBJECTIVES = ("minority_f1", "macro_acc")
-
-
-def hpo(*args: str, cwd: Path) -> str:
-    r = subprocess.run([sys.executable, "-m", "hpo.cli", *args], cwd=cwd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"hpo {args[0]} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return r.stdout
+GOAL = no_goal("does post-hoc logit adjustment give a better pick on the demo study, on test?")
 
 
 def pick(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -52,7 +45,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--n-trials", type=int, help="budget (default: the study's own, 24)")
+    add_out(ap, "posthoc_demo")
     a = ap.parse_args()
+    with recorded(a.out, GOAL):
+        run(a)
+
+
+def run(a: argparse.Namespace) -> None:
     from hpo.spec import load_spec
     from hpo.study import export, posthoc
     from hpo.study import storage as st
@@ -91,9 +90,7 @@ def main() -> None:
     for name, (_, test) in list(scored.items())[1:]:
         lines.append(f"{name} - hand-picked, test: " + ", ".join(
             f"{k} {test[k][0] - base[k][0]:+.4f}" for k in OBJECTIVES))
-    text = "\n".join(lines)
-    print(text)
-    (REPO / "bench" / "posthoc_demo.txt").write_text(f"# python bench/posthoc_demo.py --seeds {a.seeds}\n{text}\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ Compared, both re-trained with seeds 0, 1, 2 and scored on the untouched test sp
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,42 +26,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+# SHAPES and write_groups are also what bench/pretrained.py imports from here
+from _common import REPO, SHAPES, add_out, hpo, no_goal, recorded, write_groups  # noqa: F401
 
-# name: (classes as {class name: (digits, images)}, the author's values of the searched parameters)
-SHAPES: dict[str, tuple[dict[str, tuple[tuple[int, ...], int]], dict[str, Any]]] = {
-    # 591 / 839 / 324 scaled by 1/5; their final loss was recall loss, SGD lr 1e-3, alpha 0.01
-    "severity_grading": ({"nil": ((0, 1, 2), 118), "moderate": ((3, 4, 5), 168), "severe": ((6, 7, 8, 9), 65)},
-                         {"loss": "recall", "lr": 1e-3, "weight_decay": 1e-2}),
-    # 500 / 60 scaled by 1/2; Adam lr 1e-3, their transforms on, the minority grown to 360 (x6 -> threshold)
-    "face_mask": ({"with_mask": (tuple(range(9)), 250), "without_mask": ((9,), 30)},
-                  {"lr": 1e-3, "flip": True, "rotate": 20.0, "blur": 0.3, "resized_crop": 0.2, "sharpness": 0.3,
-                   "autocontrast": 0.3, "magnitude": 1.0, "threshold": 180}),
-    # 250 / 50 as they are; AdamW lr 1e-4, weight decay 1e-3, CE, weighted sampler
-    "anomaly_detection": ({"good": (tuple(range(9)), 250), "bad": ((9,), 50)},
-                          {"method": "weighted_sampler", "loss": "ce", "lr": 1e-4, "weight_decay": 1e-3}),
-}
 OBJECTIVE_COLUMNS = ("minority_f1", "macro_acc", "g_mean")
-
-
-def write_groups(path: Path, classes: dict[str, tuple[tuple[int, ...], int]], seed: int = 0) -> Path:
-    """An npz of 8x8 grey digits: each class drawn (seeded, without replacement) from its digits."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    x = (digits.images * (255 / 16)).round().astype(np.uint8)  # (N, 8, 8)
-    rng = np.random.default_rng(seed)
-    idx = [rng.choice(np.flatnonzero(np.isin(digits.target, ds)), n, replace=False) for ds, n in classes.values()]
-    y = np.concatenate([np.full(len(i), k) for k, i in enumerate(idx)])
-    np.savez(path, x=x[np.concatenate(idx)], y=y, class_names=np.array(list(classes)))
-    return path
-
-
-def hpo(*args: str, cwd: Path) -> str:
-    r = subprocess.run([sys.executable, "-m", "hpo.cli", *args], cwd=cwd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"hpo {args[0]} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-    return r.stdout
+GOAL = no_goal("does the search beat the write-ups' hand-tuned recipes on data of their shapes?")
 
 
 def cpu_study(base: str, npz: Path, n_trials: int, **data: Any) -> dict[str, Any]:
@@ -80,7 +47,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-trials", type=int, default=12)
     ap.add_argument("--seeds", type=int, default=3)
+    add_out(ap, "seeds")
     a = ap.parse_args()
+    with recorded(a.out, GOAL):
+        run(a)
+
+
+def run(a: argparse.Namespace) -> None:
     from hpo.spec import parse_spec
     from hpo.study.export import read_configs
     from hpo.train.retrain import retrain
@@ -116,10 +89,7 @@ def main() -> None:
             objs = [o.name for o in spec.objectives]
             verdicts.append(f"{name}: hpo ahead on " + (", ".join(o for o in objs if diff[o] > 0) or "neither")
                             + f" of its objectives ({', '.join(objs)})")
-    text = "\n".join(lines + [""] + verdicts)
-    print(text)
-    (REPO / "bench" / "seeds.txt").write_text(f"# python bench/seeds.py --n-trials {a.n_trials} --seeds {a.seeds}\n"
-                                              f"{text}\n")
+    print("\n".join(lines + [""] + verdicts))
 
 
 if __name__ == "__main__":

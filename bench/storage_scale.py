@@ -8,7 +8,7 @@ parameters), and on each trial what hpo/tune/searcher.py and hpo/tune/trainable.
 `confusion`, `ray_trial_id`, the owning launcher; ~5% COMPLETE trials carry `hpo_stopped_early`,
 ~3% are FAIL with `fail_reason`, two are RUNNING under a launcher that is gone, one is WAITING.
 The study carries `hpo_objectives`, `hpo_search`, `hpo_spec`, the data's class counts and two
-launcher records. The study is written through Optuna (`study.add_trials`, in batches).
+launcher records. bench/_common.py builds it (`build`).
 
 `--baseline REV` times the same commands from git revision REV of this repository (extracted
 to a temp folder) on the same databases in the same run: before / after side by side.
@@ -19,194 +19,35 @@ study file's last launch by the same code left (a code from before either has no
     python bench/storage_scale.py                                  # 1,000 and 10,000 trials, SQLite
     python bench/storage_scale.py --baseline 55983a0 --timeout 120 # and the code before the fast reads
     python bench/storage_scale.py --sampler-cost                   # seconds per GP / TPE ask, with and without a window
+
+Each mode records its latest run beside this file: bench/storage_scale.txt (SQLite),
+bench/storage_scale_postgres.txt (--postgres), bench/storage_scale_sampler.txt (--sampler-cost).
 """
 from __future__ import annotations
 
 import argparse
-import datetime
-import math
 import os
-import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import optuna
 
-REPO = Path(__file__).resolve().parents[1]
-NAME = "scale"
+# bulk_add: tests/study/test_fastread.py and tests/test_cli.py reach the bench's bulk writer here
+from _common import (NAME, REPO, build, bulk_add, cb_focal_beta_spec, copy_study, extract,  # noqa: F401
+                     launch_until_asked, recorded)
+from _pgserver import PostgresServer, pg_bin
+
 COMMANDS = ("status", "export", "report", "launch")
 GOALS = {"status": 2.0, "export": 2.0, "report": 10.0, "launch": 5.0}  # seconds at 10,000 trials
-
-
-def _spec():
-    from hpo.spec import load_spec
-
-    return load_spec(REPO / "search_spaces" / "cb_focal_beta.yaml")
-
-
-def _distributions(spec) -> dict[str, optuna.distributions.BaseDistribution]:
-    out: dict[str, optuna.distributions.BaseDistribution] = {}
-    for p in spec.search:
-        if p.type == "categorical":
-            out[p.optuna_name] = optuna.distributions.CategoricalDistribution(list(p.choices))
-        elif p.type == "int":
-            out[p.optuna_name] = optuna.distributions.IntDistribution(int(p.low), int(p.high), log=p.log)
-        else:
-            out[p.optuna_name] = optuna.distributions.FloatDistribution(float(p.low), float(p.high), log=p.log)
-    return out
-
-
-def _sample(rng: random.Random, dists: dict[str, Any]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for name, d in dists.items():
-        if isinstance(d, optuna.distributions.CategoricalDistribution):
-            params[name] = rng.choice(d.choices)
-        elif isinstance(d, optuna.distributions.IntDistribution):
-            params[name] = rng.randint(d.low, d.high)
-        elif d.log:
-            params[name] = d.low * (d.high / d.low) ** rng.random()
-        else:
-            params[name] = d.low + (d.high - d.low) * rng.random()
-    return params
-
-
-CLASSES = [str(c) for c in range(10)]
-COUNTS = [104, 62, 37, 22, 13, 8, 4, 2, 1, 1]
-
-
-def _details(rng: random.Random, a: float, b: float) -> dict[str, Any]:
-    """What a finished trial stores: the scalars and the per-class details of trainable.py."""
-    per_class = {c: {"precision": rng.random(), "recall": rng.random(), "f1": rng.random(), "support": 36,
-                     "train_count": n} for c, n in zip(CLASSES, COUNTS)}
-    confusion = [[rng.randint(0, 36) for _ in CLASSES] for _ in CLASSES]
-    scalars = {"accuracy": b, "macro_acc": b, "minority_f1": a, "g_mean": b * 0.9, "many_shot_acc": b,
-               "medium_shot_acc": b, "few_shot_acc": a, "epoch": 15, "train_loss": rng.random(),
-               "device": "cpu", "seconds": 20 * rng.random(), "data_seconds": 0.1, "data_cached": True,
-               "data_loads": 1, "data_on_host": False, "worker_pid": 4242, "ray_node": "ab" * 28}
-    return {**scalars, "per_class": per_class, "class_counts": COUNTS, "class_names": CLASSES,
-            "minority": [5, 6, 7, 8, 9], "shot_groups": {"many": [0, 1], "medium": [2, 3, 4], "few": [5, 6, 7, 8, 9]},
-            "confusion": confusion}
-
-
-def _trial(i: int, rng: random.Random, spec, dists) -> optuna.trial.FrozenTrial:
-    params = _sample(rng, dists)
-    # a good config is good at both objectives, and trades one against the other: fronts of ~10
-    skill, trade = rng.gauss(0, 1.0), rng.gauss(0, 1.5)
-    a, b = (0.98 / (1 + math.exp(-(skill + sign * trade + rng.gauss(0, 0.3)))) for sign in (1, -1))
-    attrs: dict[str, Any] = {"hpo_launcher": "0123456789ab", "config": spec.trial_config(params),
-                             "ray_trial_id": f"{i:05d}_{rng.getrandbits(32):08x}"}
-    state, values = optuna.trial.TrialState.COMPLETE, [a, b]
-    roll = rng.random()
-    if roll < 0.03:
-        state, values = optuna.trial.TrialState.FAIL, None
-        attrs["fail_reason"] = rng.choice(["oom", "non_finite_loss", "worker_error"])
-    elif roll < 0.08:
-        attrs["hpo_stopped_early"] = rng.randint(1, 14)  # no details: a stopped trial's last report has none
-    else:
-        attrs.update(_details(rng, a, b))
-    return optuna.trial.create_trial(state=state, values=values, params=params, distributions=dists,
-                                     user_attrs=attrs)
-
-
-def bulk_add(backing, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
-    """`study.add_trials(trials)` as a few multi-row INSERTs: the rows Optuna's RDBStorage writes
-    for a finished trial (trials, trial_values, trial_params, trial_user_attributes), encoded as it
-    encodes them. Optuna writes ~25 attributes one statement each, ~0.1 s a trial: 10,000 trials
-    would take 20 minutes; this takes seconds. tests/study/test_fastread.py checks the two agree."""
-    import json
-
-    import sqlalchemy as sa
-
-    meta = sa.MetaData()
-    meta.reflect(backing.engine, only=["trials", "trial_values", "trial_params", "trial_user_attributes"])
-    t = meta.tables
-    utc = datetime.timezone.utc
-    with backing.engine.begin() as conn:
-        first = conn.execute(sa.select(sa.func.count()).select_from(t["trials"])
-                             .where(t["trials"].c.study_id == study._study_id)).scalar_one()
-        rows = [{"number": first + i, "study_id": study._study_id, "state": tr.state.name,
-                 "datetime_start": tr.datetime_start.astimezone(utc).replace(tzinfo=None),
-                 "datetime_complete": tr.datetime_complete.astimezone(utc).replace(tzinfo=None)}
-                for i, tr in enumerate(trials)]
-        conn.execute(sa.insert(t["trials"]), rows)
-        ids = dict(conn.execute(sa.select(t["trials"].c.number, t["trials"].c.trial_id).where(
-            t["trials"].c.study_id == study._study_id, t["trials"].c.number >= first)).all())
-        values, params, attrs = [], [], []
-        for i, tr in enumerate(trials):
-            tid = ids[first + i]
-            values += [{"trial_id": tid, "objective": k, "value": v, "value_type": "FINITE"}
-                       for k, v in enumerate(tr.values or [])]
-            params += [{"trial_id": tid, "param_name": name, "param_value": d.to_internal_repr(tr.params[name]),
-                        "distribution_json": optuna.distributions.distribution_to_json(d)}
-                       for name, d in tr.distributions.items()]
-            attrs += [{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in tr.user_attrs.items()]
-        for table, data in (("trial_values", values), ("trial_params", params), ("trial_user_attributes", attrs)):
-            if data:
-                conn.execute(sa.insert(t[table]), data)
-
-
-def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
-    """A study of n finished trials (+ 2 RUNNING of a gone launcher, 1 WAITING); returns seconds."""
-    import json
-
-    from hpo.study import storage as st
-
-    t0 = time.perf_counter()
-    spec, rng = _spec(), random.Random(seed)
-    dists = _distributions(spec)
-    backing = st.open_storage(url)
-    study = optuna.create_study(study_name=NAME, storage=backing, directions=spec.directions)
-    study.set_user_attr(st.ATTR_OBJECTIVES, [{"name": o.name, "direction": o.direction} for o in spec.objectives])
-    study.set_user_attr(st.ATTR_SEARCH, st.search_signature(spec))
-    study.set_user_attr(st.ATTR_SPEC, json.loads(json.dumps(spec.raw, default=str)))
-    study.set_user_attr("class_counts", COUNTS)
-    study.set_user_attr("class_names", CLASSES)
-    study.set_user_attr("split_sizes", {"train": sum(COUNTS), "val": 360, "test": 360})
-    study.set_user_attr("hpo_launcher:0123456789ab", {"host": "elsewhere", "pid": 1, "heartbeat": 0.0,
-                                                      "stopped": True})
-    study.set_user_attr("hpo_launcher:dead00000000", {"host": "elsewhere", "pid": 1, "heartbeat": 0.0})
-    through_optuna = min(n, 100)  # these through Optuna's add_trials, the rest by the same rows in bulk
-    study.add_trials([_trial(i, rng, spec, dists) for i in range(through_optuna)])
-    for start in range(through_optuna, n, batch):
-        bulk_add(backing, study, [_trial(i, rng, spec, dists) for i in range(start, min(n, start + batch))])
-    for _ in range(2):
-        study.ask().set_user_attr("hpo_launcher", "dead00000000")
-    study.enqueue_trial(_sample(rng, dists))
-    return time.perf_counter() - t0
-
-
-def _n_asked(url: str, missing: int | None = None) -> int:
-    """Trials past WAITING: a new row, or the study's enqueued trial taken (the first ask takes it).
-    `missing`: the count while the database or Optuna's tables do not exist yet (else it raises)."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.exec_driver_sql("SELECT COUNT(*) FROM trials WHERE CAST(state AS VARCHAR(16)) != 'WAITING'"
-                                        ).scalar_one()
-    except sa.exc.OperationalError:  # SQLite: no such table (a launch creates them)
-        if missing is None:
-            raise
-        return missing
-    finally:
-        engine.dispose()
-
-
-def copy_study(db: Path, dest: Path) -> None:
-    """`db` copied to `dest` for a launch to write to. The launches open SQLite in WAL mode: the
-    -wal / -shm files a killed launch left beside `dest` would be read as part of the fresh copy
-    ("database disk image is malformed"), so they go first."""
-    for suffix in ("-wal", "-shm"):
-        Path(f"{dest}{suffix}").unlink(missing_ok=True)
-    shutil.copy(db, dest)
+GOAL = ("at 10,000 trials: hpo status <= 2 s, hpo export <= 2 s, hpo report <= 10 s, hpo launch to its first "
+        "trial asked <= 5 s (wall seconds of a fresh process)")
+SAMPLER_GOAL = ("none stated; the question: how many seconds does a GP / TPE suggestion take on these studies, "
+                "with and without sampler.window?")
 
 
 def _noted(url: str, spec_file: Path) -> None:
@@ -241,33 +82,6 @@ def _checked(code: Path, spec_file: Path, cwd: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(code)}
     subprocess.run([sys.executable, "-c", _CHECKED, str(spec_file)], cwd=cwd, env=env, check=True,
                    capture_output=True, timeout=300)
-
-
-def launch_until_asked(code: Path, study: str, spaces: Path, url: str, cwd: Path, timeout: float,
-                       at_ask: Callable[[subprocess.Popen, float], Any]) -> tuple[Any, str, int]:
-    """Start `hpo launch` of `study` from the `hpo` package in `code`; once it has asked a trial
-    (a trial past WAITING that was not there before), call `at_ask(process, seconds since the
-    start)`; then interrupt it (Ctrl-C: Ray shuts down cleanly). Returns (what `at_ask` returned,
-    or None when no trial was asked within `timeout`; the launch's output; its exit code)."""
-    before = _n_asked(url, missing=0)
-    env = {**os.environ, "PYTHONPATH": str(code), "RAY_USAGE_STATS_ENABLED": "0"}
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "hpo.cli", "launch", "--study", study, "--spaces-dir", str(spaces),
-                             "--storage", url], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    got = None
-    while time.perf_counter() - t0 < timeout and proc.poll() is None:
-        if _n_asked(url, missing=0) > before:
-            got = at_ask(proc, time.perf_counter() - t0)
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        output = proc.communicate(timeout=120)[0]
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output = proc.communicate()[0]
-    return got, output, proc.returncode
 
 
 def run_launch(code: Path, url: str, out: Path, timeout: float) -> float | None:
@@ -333,14 +147,6 @@ def same_output(tmp: Path, urls: dict, labels: list[str]) -> None:
                 continue  # timed out
             differ = [f for f in files if len({(o / f).read_text().replace(str(o), "OUT") for o in outs}) > 1]
             print(f"{backend} {size} {command}: " + (f"DIFFERENT {differ}" if differ else "same output before / after"))
-
-
-def extract(rev: str, into: Path) -> Path:
-    """The `hpo` package at git revision `rev`, in a folder of its own."""
-    into.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "hpo"], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
 
 
 def _fmt(times: list[float | None], timeout: float) -> str:
@@ -411,7 +217,7 @@ def sampler_cost(urls: dict, sizes: list[int], asks: int = 3) -> None:
     from hpo.study.sampler_storage import SamplerStorage
     from hpo.study.space import SAMPLERS, DefineByRun
 
-    space = DefineByRun(_spec())
+    space = DefineByRun(cb_focal_beta_spec())
     print(f"\nsampler cost: seconds per ask (mean of {asks}), the study read through SamplerStorage")
     print(f"{'sampler':<8} {'window':>7}" + "".join(f"{f'{n} trials':>14}" for n in sizes))
     for name, windows in (("tpe", (0,)), ("gp", (0, 500))):
@@ -454,9 +260,6 @@ def _analyze(url: str) -> None:
 
 
 def _postgres(tmp: Path):
-    sys.path.insert(0, str(REPO / "tests"))
-    from pgserver import PostgresServer, pg_bin
-
     if not (pg_bin("initdb") and pg_bin("pg_ctl")):
         print("no initdb / pg_ctl: PostgreSQL skipped")
         return None
@@ -475,7 +278,17 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true", help="also on a PostgreSQL server started on loopback")
     ap.add_argument("--keep", type=Path, help="folder for the SQLite files: built once, reused by later runs")
     ap.add_argument("--sampler-cost", action="store_true", help="only time GP and TPE asks on the SQLite studies")
+    ap.add_argument("--out", help="the file this run's output is recorded in, overwritten (default: bench/"
+                    "storage_scale.txt, storage_scale_postgres.txt with --postgres, storage_scale_sampler.txt "
+                    "with --sampler-cost; '-': print only)")
     a = ap.parse_args()
+    mode = "_sampler" if a.sampler_cost else "_postgres" if a.postgres else ""
+    with recorded(a.out or str(REPO / "bench" / f"storage_scale{mode}.txt"), SAMPLER_GOAL if a.sampler_cost else GOAL):
+        run(a)
+
+
+def run(a: argparse.Namespace) -> None:
+    """The bench as its arguments say: build the studies, time the commands, print the tables."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sizes = ([a.floor] if a.floor else []) + [a.small, a.trials]
     with tempfile.TemporaryDirectory(prefix="hpo-scale-") as tmp_name:

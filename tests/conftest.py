@@ -26,7 +26,16 @@ def hpo(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
 
 
 def bench(name: str) -> ModuleType:
-    """bench/NAME.py as a module (the benches are scripts, not a package)."""
+    """bench/NAME.py as a module (the benches are scripts, not a package). The benches' shared
+    modules (bench/_*.py, e.g. `_common`) are loaded first under their own names, as a bench
+    run as a script finds them next to it."""
+    for shared in sorted((REPO / "bench").glob("_*.py")):
+        if shared.stem not in sys.modules:
+            sys.modules[shared.stem] = _load(shared.stem)
+    return sys.modules[name] if name.startswith("_") else _load(name)
+
+
+def _load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
