@@ -74,3 +74,14 @@ def test_nothing_asked_is_no_pipeline_and_grey_images_skip_colour_ops() -> None:
 def test_magnitude_sets_every_option_to_at_least_its_share_of_the_strongest() -> None:
     s = strengths({**OFF, "magnitude": 0.5, "rotate": 25.0})
     assert s["rotate"] == 25.0 and s["shift"] == pytest.approx(0.1) and s["blur"] == pytest.approx(0.25)
+
+
+def test_kornia_draws_its_random_parameters_on_the_trials_device() -> None:
+    """Each kornia op samples on the device it is given (`meta` stands in for a GPU, for the ops
+    whose set-up checks no value of it): drawn on the CPU, kornia's default, every batch would
+    wait for copies of them."""
+    cfg = {"vflip": True, "rotate": 10.0, "shift": 0.1, "autocontrast": 0.5}
+    meta = torch.device("meta")
+    pipeline = kornia_pipeline(cfg, 3, (32, 32), meta)
+    assert len(pipeline) == 3 and {op.device for op in pipeline} == {meta}
+    assert {op.device for op in kornia_pipeline(cfg, 3, (32, 32))} == {torch.device("cpu")}

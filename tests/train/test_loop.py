@@ -149,3 +149,87 @@ def test_k_fold_trial_reports_the_fold_mean_and_records_each_fold_and_its_spread
     assert len(final["logits"]["val"]) == len(final["logits"]["y_val"]) == pool  # out-of-fold logits
     assert len(final["logits"]["test"]) == len(single.test.y)
     assert sum(v["support"] for v in final["per_class"].values()) == pool  # per-class: out of fold
+
+
+@pytest.mark.parametrize("loss", [{"name": "ldam", "drw_start": 0.5}, {"name": "cb_focal"},
+                                  {"name": "weighted_ce"}, {"name": "balanced_softmax"}, {"name": "logit_adjusted"}])
+def test_the_loss_tensors_live_on_the_models_device_after_build(loss: dict) -> None:
+    """Class weights, margins, offsets and DRW's deferred weights move with the model (`meta`
+    stands in for a GPU: no tensor stays behind on the CPU to be copied at every step), and DRW
+    switches on that very tensor, so a captured step sees one new weight tensor per switch."""
+    cfg = config()
+    cfg["loss"] = loss
+    cfg["train"]["label_smoothing"] = 0.1
+    p = loop.build(cfg, prepare(cfg["data"]), torch.device("meta"))
+    tensors = {name: b.device.type for name, b in p.train_loss.named_buffers()}
+    assert tensors and set(tensors.values()) == {"meta"}, tensors
+    if p.criterion.drw_weight is not None:
+        p.criterion.start_epoch(3, 4)
+        switched = p.criterion.weight
+        p.criterion.start_epoch(3, 4)  # the next epoch puts back the same tensor, not a fresh copy
+        assert p.criterion.weight is switched is p.criterion.drw_weight
+
+
+def test_the_gpu_memory_cap_leaves_room_for_each_trials_context_and_the_data_budget_follows_it() -> None:
+    """At `resources.gpu` 1/n the allocator cap is 1/n of the card less one CUDA context (which
+    the cap does not count), so n trials and their contexts fit; the default data budget is a
+    quarter of that cap, not of the whole card; k folds count k copies of the data."""
+    total = 80 * 2**30
+    for n in (2, 4, 8):
+        cap = loop.memory_fraction(1 / n, total)
+        assert cap < 1 / n and n * (cap * total + loop.CONTEXT_MB * 2**20) <= total
+    assert loop.memory_fraction(1.0, total) == loop.memory_fraction(0.0, total) == 1.0
+    assert loop.memory_fraction(0.25, 2 * 2**30) == 0.125  # a small card keeps half the share
+    cap = loop.memory_fraction(0.25, total)
+    assert device_data.default_budget_mb(total, cap) == pytest.approx(cap * total / 4 / 2**20)
+    splits = prepare(config()["data"])
+    mb = sum(p.x.nbytes for p in (splits.train, splits.val, splits.test)) / 2**20
+    cpu = torch.device("cpu")
+    assert not device_data.keep_on_host(splits, cpu, 1.5 * mb)
+    assert device_data.keep_on_host(splits, cpu, 1.5 * mb, copies=2)  # two folds' copies exceed it
+
+
+def test_an_out_of_memory_epoch_frees_the_graph_model_and_optimiser(tmp_path: Path, monkeypatch) -> None:
+    """The graph holds the model, the optimiser and (on CUDA) the pool with the gradients: the
+    OOM path drops it with them, after the exception's frames are gone, so emptying the cache
+    gives the memory back."""
+    import gc
+    import weakref
+
+    from hpo.train.device_data import to_device
+    from hpo.train.graph_step import GraphStep
+
+    cfg = config(epochs=1)
+    splits = prepare(cfg["data"])
+    dev = to_device(splits, torch.device("cpu"))
+    p = loop.build(cfg, splits, torch.device("cpu"))
+    view, _ = loop.views(cfg, dev, p.model)
+    p.graph = GraphStep(p.model, p.train_loss, p.opt, dev.train, view, 32, capture=False)
+    held = [weakref.ref(x) for x in (p.graph, p.model, p.opt)]
+    monkeypatch.setenv("HPO_FAULT", f"oom_once:1:{tmp_path / 'oom'}")
+    with pytest.raises(loop.TrialFailure, match="oom"):
+        loop._epoch(p, dev, np.arange(len(splits.train.y)), 32, view, 1)
+    gc.collect()
+    assert [ref() is None for ref in held] == [True, True, True]
+
+
+def test_under_compile_the_short_last_batch_runs_the_plain_model_not_a_second_compile() -> None:
+    """A compiled model meets only full batches: the epoch's short last batch would make
+    torch.compile compile the model again for its shape (counted by a real dynamo backend)."""
+    compiles = []
+
+    def counting(gm: torch.fx.GraphModule, inputs: list) -> object:
+        compiles.append(len(inputs))
+        return gm.forward
+
+    cfg = config(epochs=1)
+    splits = prepare(cfg["data"])
+    dev = device_data.to_device(splits, torch.device("cpu"))
+    p = loop.build(cfg, splits, torch.device("cpu"))
+    view, _ = loop.views(cfg, dev, p.model)
+    torch._dynamo.reset()
+    step_model = torch.compile(p.model, backend=counting)
+    order = np.arange(len(splits.train.y))
+    assert len(order) % 32, "the epoch must end on a short batch"
+    loop.train_epoch(step_model, p.train_loss, p.opt, dev.train, order, 32, view, short_model=p.model)
+    assert len(compiles) == 1
