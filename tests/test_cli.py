@@ -191,3 +191,77 @@ def test_status_into_a_closed_pipe_ends_without_a_traceback(sqlite_url: str) -> 
     r = subprocess.run(f"{sys.executable} -m hpo.cli status --study orph --storage {sqlite_url} | head -1",
                        shell=True, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.stdout.startswith("study 'orph'") and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
+
+
+# --- flags and storages that are wrong: exit 2 or the storage's one line, nothing created, nothing left running ---
+
+def test_a_dashboard_port_out_of_range_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    for port in ("70000", "0", "-1"):
+        r = hpo("dashboard", "--port", port, "--storage", f"sqlite:///{tmp_path / 'hpo.db'}", cwd=tmp_path)
+        assert r.returncode == 2 and "is not a TCP port: give 1 to 65535" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and not (tmp_path / "hpo.db").exists()
+
+
+@pytest.mark.parametrize("storage", ["flag", "default"])
+def test_status_on_a_sqlite_file_that_does_not_exist_exits_2_and_creates_nothing(tmp_path: Path,
+                                                                                 storage: str) -> None:
+    args = ["--storage", f"sqlite:///{tmp_path / 'typo.db'}"] if storage == "flag" else []
+    missing = tmp_path / "typo.db" if storage == "flag" else tmp_path / "storage" / "hpo.db"
+    for command in (["status"], ["export", "--out", str(tmp_path / "front.yaml")]):
+        r = hpo(*command, "--study", "x", *args, cwd=tmp_path)
+        assert r.returncode == 2 and f"no SQLite file {missing}; nothing to read there" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == []  # neither the database nor ./storage
+
+
+def _ray_processes_of(mark: str) -> list[str]:
+    """Processes whose environment carries MARK: the launch's own and every Ray process it started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and mark.encode() in (entry / "environ").read_bytes():
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:80])
+        except OSError:  # gone meanwhile, or a zombie
+            continue
+    return found
+
+
+def _read_only_launch(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`hpo launch` on a study whose SQLite file lies on a read-only mount (root ignores file modes)."""
+    import sqlite3
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    sqlite3.connect(folder / "hpo.db").close()
+    script = f'mount --bind "{folder}" "{folder}" && mount -o remount,bind,ro "{folder}" && exec "$@"'
+    return subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", sys.executable, "-m", "hpo.cli", "launch",
+                           "--study", "early", "--spaces-dir", str(tmp_path / "spaces"),
+                           "--storage", f"sqlite:///{folder / 'hpo.db'}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _can_mount_read_only() -> bool:
+    r = subprocess.run(["unshare", "-m", "sh", "-c", "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp"],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+@pytest.mark.e2e  # starts Ray (it is cut short): seconds
+def test_a_read_only_sqlite_launch_prints_one_line_and_leaves_no_ray_process(tmp_path: Path) -> None:
+    """Ray starts while the launch opens the storage; the launch ends before it needs Ray, with the
+    storage's one line (no SQL statement, no warning) and no Ray process of its own left behind
+    (tests/tune/test_ray_stop.py pins the case where the exit lands in the middle of Ray's start)."""
+    import uuid
+
+    from conftest import write_study
+
+    if not _can_mount_read_only():
+        pytest.skip("needs root and mount namespaces (unshare -m)")
+    write_study(tmp_path / "spaces", "early", train={"epochs": 1}, budget={"n_trials": 1, "max_concurrent": 1})
+    mark = f"hpo-test-{uuid.uuid4().hex}"
+    env = {k: v for k, v in os.environ.items() if k != "HPO_STORAGE"} | {"HPO_TEST_MARK": mark}
+    r = _read_only_launch(tmp_path, env)
+    assert r.returncode == 1 and "hpo: error: the SQLite storage failed" in r.stderr, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "[SQL:" not in r.stdout + r.stderr and "WARNING" not in r.stdout + r.stderr, r.stdout
+    time.sleep(1.0)  # what SIGKILL leaves is gone by now; an orphaned agent is not
+    assert _ray_processes_of(mark) == []

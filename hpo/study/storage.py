@@ -37,15 +37,15 @@ def resolve_url(flag: str | None = None, create: bool = True) -> str:
     `create=False` (the commands that only read) leaves the folder of that file uncreated."""
     url = flag or os.environ.get(ENV_VAR)
     if url:
+        if ambiguous_password(url):
+            raise UserError(f"--storage / {ENV_VAR}: {redact(url)}: the password holds an unencoded '@' (SQLAlchemy "
+                            f"ends the password at its first '@' and would connect to another host); fix: write "
+                            f"each '@' in the password as %40, or leave the password out and set {PASSWORD_ENV}")
         try:
             parsed = make_url(url)
         except Exception:  # sqlalchemy's ArgumentError and friends; their text may hold the password
             raise UserError(f"--storage / {ENV_VAR}: {redact(url)!r} is not a SQLAlchemy URL; "
                             "e.g. sqlite:////abs/path/hpo.db or postgresql://user@host/db") from None
-        if ambiguous_password(url):
-            raise UserError(f"--storage / {ENV_VAR}: {redact(url)}: the password holds an unencoded '@' (SQLAlchemy "
-                            f"ends the password at its first '@' and would connect to another host); fix: write "
-                            f"each '@' in the password as %40, or leave the password out and set {PASSWORD_ENV}")
         if parsed.password is None and parsed.get_backend_name() != "sqlite":
             password = _password_from_env()
             if password is not None:
@@ -99,15 +99,9 @@ def _userinfo_password(url: str) -> tuple[str, str | None]:
 
 
 def ambiguous_password(url: str) -> bool:
-    """The user-info password holds an unencoded `@` (or SQLAlchemy would read another password
-    than the one written before the last `@`): SQLAlchemy would connect to the wrong host."""
-    written = _userinfo_password(url)[1]
-    if written is None:
-        return False
-    try:
-        return make_url(url).password != unquote(written)
-    except Exception:
-        return False
+    """The user-info password holds an unencoded `@`: SQLAlchemy would read the password up to
+    that `@` and the rest as part of the host name."""
+    return "@" in (_userinfo_password(url)[1] or "")
 
 
 def passwords(url: str) -> list[str]:

@@ -230,3 +230,86 @@ def test_any_alias_or_merge_key_is_refused_and_exits_2(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"anchors and aliases"):
         (tmp_path / "m.yaml").write_text(merged)
         load_spec(tmp_path / "m.yaml")
+
+
+# --- files that are not what they seem: read only as regular files in their folder, echoed only in part ---
+
+SECRET = "Zq9-secret-line-not-to-echo"
+
+
+def _check(tmp_path: Path, name: str, timeout: float = 60):
+    """`hpo check` of spaces/NAME.yaml: exit 2, one error naming the file, no storage touched."""
+    r = hpo("check", "--study", name, "--spaces-dir", str(tmp_path / "spaces"), cwd=tmp_path, timeout=timeout)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert str(tmp_path / "spaces" / f"{name}.yaml") in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "storage").exists()
+    return r
+
+
+def test_a_study_file_symlinked_out_of_its_folder_is_refused_unread(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere" / "shadow"
+    outside.parent.mkdir()
+    outside.write_text(f"root:{SECRET}:19000:0:99999:7:::\n")
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "passwd.yaml").symlink_to(outside)
+    r = _check(tmp_path, "passwd")
+    assert "a symlink to" in r.stderr and "outside the folder" in r.stderr and "not read" in r.stderr
+    assert SECRET not in r.stderr
+
+
+def test_a_symlink_to_a_study_file_in_the_same_folder_is_followed(tmp_path: Path) -> None:
+    write_study(tmp_path / "spaces", "real")
+    (tmp_path / "spaces" / "alias.yaml").symlink_to("real.yaml")
+    with pytest.raises(SpecError, match=r"field 'study' = 'real': differs from the file name 'alias.yaml'"):
+        load_spec(tmp_path / "spaces" / "alias.yaml")  # read: it is in the folder; then named by its file
+
+
+def test_a_fifo_or_a_folder_named_like_a_study_file_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "spaces").mkdir()
+    os.mkfifo(tmp_path / "spaces" / "pipe.yaml")  # opening it for reading would wait for a writer
+    assert "not a regular file" in _check(tmp_path, "pipe", timeout=30).stderr
+    (tmp_path / "spaces" / "dir.yaml").mkdir()
+    assert "Is a directory" in _check(tmp_path, "dir").stderr
+
+
+def test_a_study_file_that_is_not_a_mapping_is_echoed_only_in_part(tmp_path: Path) -> None:
+    """A text file (a copied /etc/passwd) reads as one long YAML string: the error shows its start."""
+    (tmp_path / "spaces").mkdir()
+    lines = [f"user{i}:x:{i}:{i}::/home/user{i}:/bin/sh" for i in range(50)] + [f"root:{SECRET}:0:0"]
+    (tmp_path / "spaces" / "copied.yaml").write_text("\n".join(lines) + "\n")
+    r = _check(tmp_path, "copied")
+    assert "must be a mapping of sections" in r.stderr and "'user0:x:0:0::" in r.stderr
+    assert SECRET not in r.stderr and len(r.stderr) < 600, r.stderr
+
+
+def test_a_yaml_syntax_error_names_line_and_column_not_the_text(tmp_path: Path) -> None:
+    (tmp_path / "spaces").mkdir()
+    (tmp_path / "spaces" / "broken.yaml").write_text(f"search:\n  lr: {{low: 0.01\nnote: {SECRET}: x\n")
+    r = _check(tmp_path, "broken")
+    assert "not valid YAML" in r.stderr and "(line 3, column" in r.stderr and SECRET not in r.stderr, r.stderr
+
+
+def test_a_study_named_unlike_its_file_is_refused_naming_both_and_the_fix(tmp_path: Path) -> None:
+    """`hpo status --study FILE_NAME` would find nothing: the study must be named by its file."""
+    path = write_study(tmp_path / "spaces", "mine")
+    path.write_text(path.read_text().replace("study: mine", "study: other"))
+    r = hpo("launch", "--study", "mine", "--spaces-dir", str(path.parent),
+            "--storage", f"sqlite:///{tmp_path / 'never.db'}", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "field 'study' = 'other': differs from the file name 'mine.yaml'" in r.stderr
+    assert "rename the file to other.yaml, or set `study: mine`" in r.stderr
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_an_error_shows_a_huge_value_cut_to_a_bounded_length_at_once() -> None:
+    from hpo.errors import SHOWN_CHARS, shown
+
+    huge = {"a": ["x" * 10**7] * 10**5, "b": [[[[[1]]]]]}
+    start = time.perf_counter()
+    text = shown(huge)
+    assert time.perf_counter() - start < 0.1 and len(text) <= SHOWN_CHARS + 8, text
+    with pytest.raises(SpecError) as err:
+        parse_spec("x" * 10**6, "huge.yaml")
+    assert len(str(err.value)) < 300

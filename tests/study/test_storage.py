@@ -104,3 +104,75 @@ def test_a_bad_url_from_the_environment_never_shows_the_password(monkeypatch: py
     with pytest.raises(UserError) as err:
         st.resolve_url()
     assert SENTINEL not in str(err.value) and "not a SQLAlchemy URL" in str(err.value)
+
+
+# --- passwords with the characters URLs give meaning to: @ : / % ---
+
+PASSWORDS = {"at": "p@ssw0rd!x", "colon": "pa:ss:w0rd", "slash": "pa/ss/w0rd", "percent": "pa%ss%w0rd",
+             "all": "a@b:c/d%e-w0rd"}
+
+
+def _parts(pw: str) -> list[str]:
+    """The password and every piece of it a parser might split off (none may show)."""
+    import re
+
+    return [pw, *(p for p in re.split(r"[@:/%]", pw) if len(p) >= 3)]
+
+
+@pytest.mark.parametrize("written", ["raw", "encoded"])
+@pytest.mark.parametrize("kind", PASSWORDS)
+def test_redact_hides_a_password_with_url_characters_whole(kind: str, written: str) -> None:
+    """The user info ends at the last `@`: `admin:p@ssw0rd!x@host` shows as `admin:***@host`."""
+    from urllib.parse import quote
+
+    pw = PASSWORDS[kind] if written == "raw" else quote(PASSWORDS[kind], safe="")
+    shown = st.redact(f"postgresql://admin:{pw}@db.example:5432/hpo?sslmode=require")
+    assert shown == "postgresql://admin:***@db.example:5432/hpo?sslmode=require", shown
+    for part in _parts(PASSWORDS[kind]):
+        assert part not in shown
+
+
+@pytest.mark.parametrize("kind", PASSWORDS)
+def test_an_unencoded_at_in_the_password_is_refused_with_the_fix_and_others_pass(
+        kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLAlchemy ends the password at its first `@` and would connect to host `ssw0rd!x@host`."""
+    url = f"postgresql://admin:{PASSWORDS[kind]}@db.example/hpo"
+    if "@" not in PASSWORDS[kind]:
+        assert st.resolve_url(url) == url  # `:` `/` `%` are read as written
+        return
+    with pytest.raises(UserError) as err:
+        st.resolve_url(url)
+    message = str(err.value)
+    assert "postgresql://admin:***@db.example/hpo" in message and "unencoded '@'" in message
+    assert "as %40" in message and st.PASSWORD_ENV in message
+    assert not [part for part in _parts(PASSWORDS[kind]) if part in message], message
+
+
+@pytest.mark.parametrize("kind", PASSWORDS)
+def test_unreachable_server_error_never_shows_a_password_with_url_characters(kind: str) -> None:
+    from urllib.parse import quote
+
+    port = closed_port()
+    url = f"postgresql://hpo:{quote(PASSWORDS[kind], safe='')}@127.0.0.1:{port}/hpo"
+    with pytest.raises(UserError) as err:
+        st.open_storage(url)
+    assert "storage: cannot open postgresql://hpo:***@127.0.0.1" in str(err.value)
+    assert not [part for part in _parts(PASSWORDS[kind]) if part in str(err.value)], str(err.value)
+
+
+def test_scrub_masks_the_password_as_a_whole_token_not_inside_words() -> None:
+    """A one-letter password (or SQLAlchemy's reading `p` of `p@ssw0rd!x`) is not masked inside
+    `psycopg.OperationalError`, and the rest of the password is masked where it shows."""
+    assert st.scrub("(psycopg.OperationalError) password 'p' was refused", "postgresql://u:p@h/db") == \
+        "(psycopg.OperationalError) password '***' was refused"
+    text = 'psycopg.OperationalError: could not translate host name "ssw0rd!x@host" to address'
+    assert st.scrub(text, "postgresql://admin:p@ssw0rd!x@host/db") == \
+        'psycopg.OperationalError: could not translate host name "***@host" to address'
+
+
+# --- commands that only read a SQLite file never create it ---
+
+def test_open_storage_for_reading_refuses_a_missing_sqlite_file_and_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=rf"storage: no SQLite file {tmp_path / 'typo.db'}; nothing to read"):
+        st.open_storage(f"sqlite:///{tmp_path / 'typo.db'}", create=False)
+    assert list(tmp_path.iterdir()) == []
