@@ -6,8 +6,9 @@ seconds from the first trial's start to the last one's end), and the seconds fro
 start to the first finished epoch of any trial and to the first COMPLETE trial; and how soon a
 reused worker's later trials start training: the gap between a worker's previous trial's last
 report and its next trial's first, less one epoch of that trial (the gap between its first two
-reports, both mid-run epochs: the final report also carries the last evaluation and the plots). Goals (issue 13): four trials together train at least as fast as one alone; the first
-epoch ends within 30 s; a worker's second and later trials start training within 2 s.
+reports, both mid-run epochs: the final report also carries the last evaluation and the plots).
+Goals: four trials together train at least as fast as one alone; the first epoch ends within
+30 s; a worker's second and later trials start training within 2 s.
 
 The study is search_spaces/cifar10_lt_ldam.yaml on a CIFAR-shaped set written here (scikit-learn's
 digits at 32x32x3, 5000 images per class tiled, cut by the study's own long-tail profile to
@@ -18,7 +19,7 @@ by a wrapper around hpo's trainable, in the worker.
     python bench/gpu_share.py                      # on a machine with a CUDA GPU
     python bench/gpu_share.py --cpu-smoke          # the same code path on the CPU, tiny (no figure)
 
-Not yet run on a GPU: no GPU was lent to the session that wrote it.
+bench/gpu_check.py runs it as one of its steps; its figures go to docs/gpu.md.
 """
 from __future__ import annotations
 
