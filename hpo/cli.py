@@ -302,6 +302,48 @@ def cmd_check(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(a: argparse.Namespace) -> int:
+    from hpo.spec.parse import STUDY_NAME
+    from hpo.study import init
+
+    name = a.name or Path(a.data).resolve().name
+    if not STUDY_NAME.fullmatch(name):
+        raise UserError(f"--name {name[:120]!r}: not a study name; pass --name with letters, digits, '_' or '-'")
+    path = Path(a.spaces_dir) / f"{name}.yaml"
+    if path.exists() and not a.force:
+        raise UserError(f"{path} exists; pass --force to replace it, or --name to write another study")
+    from hpo.train import machine, survey, weights
+
+    found = survey.survey(a.data)
+    if len(found.classes) < 2:
+        raise UserError(f"--data {a.data}: found {len(found.classes)} class folder(s); a study needs two or more")
+    here = machine.Machine.here()
+    arch = a.arch or ("resnet50" if here.gpus else weights.WHEEL_ARCH)
+    data = init.Data(found.root, found.totals, found.median_side, found.grey, len(found.unreadable),
+                     found.layout == "splits")
+    k = len(found.classes)
+
+    def step(recipe: init.Recipe) -> tuple[float, float]:
+        return machine.step_seconds(recipe.model, k, 1 if found.grey else 3, recipe.size, recipe.batch_size)
+
+    plan = init.plan(name, data, init.Machine(here.cpus, len(here.gpus), here.describe()),
+                     weights.backbone(arch, a.weights), step, a.minutes or (60.0 if here.gpus else 10.0))
+    text = init.render(plan, "hpo init " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["init"] else "hpo init")
+    from hpo.spec.parse import parse_spec
+    import yaml
+
+    parse_spec(yaml.safe_load(text), str(path))  # what `hpo check` will read: valid, or a bug here
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text)
+    tmp.replace(path)
+    print(f"{found.n_images} images in {len(found.classes)} classes: "
+          + ", ".join(f"{c} {n}" for c, n in found.totals.items()))
+    print("\n".join(plan.why))
+    print(f"wrote {path}\nnext: hpo check --study {name}   then: hpo launch --study {name}")
+    return 0
+
+
 def storage_flag(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--storage", help="SQLAlchemy URL of the study database "
                     "(default: $HPO_STORAGE, else sqlite:///./storage/hpo.db)")
@@ -394,6 +436,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
     sp.add_argument("--ray-address", help="check resources against this Ray cluster instead of this machine")
     sp.set_defaults(fn=cmd_check)
+
+    sp = sub.add_parser("init", help="inspect an image folder and this machine; write a study file fitted to both")
+    sp.add_argument("--data", required=True, help="ROOT/CLASS/*.png, or ROOT/{train,val,test}/CLASS/*.png")
+    sp.add_argument("--name", help="study name (default: the folder's name)")
+    sp.add_argument("--weights", help="a local pretrained weights file for --arch (no network needed)")
+    sp.add_argument("--arch", help="timm architecture (default: resnet50 with a GPU, tf_efficientnet_lite0 without)")
+    sp.add_argument("--minutes", type=float, help="time the study should take here (default: 10 on CPU, 60 on GPU)")
+    sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
+    sp.add_argument("--force", action="store_true", help="replace an existing study file")
+    sp.set_defaults(fn=cmd_init)
 
     add_read_commands(sub)
     sp = sub.add_parser("dashboard", help="serve optuna-dashboard on the study storage")

