@@ -36,7 +36,8 @@ class SpecError(UserError):
 
     def __init__(self, file: str, field: str, value: Any, problem: str, fix: str = "") -> None:
         self.file, self.field, self.value = file, field, value
-        msg = f"{file}: field '{field}' = {shown(value)}: {problem}"
+        where = field if len(field) <= 2 * SHOWN_CHARS else field[:2 * SHOWN_CHARS] + "..."  # a key may be huge too
+        msg = f"{file}: field '{where}' = {shown(value)}: {problem}"
         if fix:
             msg += f"\n  fix: {fix}"
         super().__init__(msg)
@@ -44,7 +45,7 @@ class SpecError(UserError):
 
 def unknown_name(kind: str, name: Any, known: list[str] | tuple[str, ...]) -> str:
     """One wording for every 'no such X' message, always listing the known names."""
-    return f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}"
+    return f"unknown {kind} {shown(name)}; known: {', '.join(sorted(known))}"
 
 
 # errno values of a storage that cannot take writes: disk full, file too large, quota, read-only

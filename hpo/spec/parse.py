@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from hpo.errors import SHOWN_CHARS, SpecError, unknown_name
+from hpo.errors import SHOWN_CHARS, SpecError, shown, unknown_name
 from hpo.spec import catalog
 from hpo.spec.options import Option, Table
 from hpo.spec.schema import (BUDGET, METRICS, PARAM_KEYS, PARAM_TYPES, RESOURCES, SAMPLER, SCHEDULER, SEARCHABLE,
@@ -216,7 +216,7 @@ class Validator:
             self.fail(where or "<top level>", d, "must be a mapping")
         for k in d:
             if k not in known:
-                self.fail(f"{where}.{k}" if where else str(k), d[k], f"unknown field {k!r}",
+                self.fail(f"{where}.{k}" if where else str(k), d[k], f"unknown field {shown(k)}",
                           f"known fields{' of ' + where if where else ''}: {', '.join(known)}")
 
     def check(self, fld: str, value: Any, option: Option) -> Any:
@@ -250,7 +250,7 @@ class Validator:
                 out[k] = dict(value) if isinstance(value, dict) else value  # resolved paths stay off `raw`
             else:
                 known = [*t.fields, *([t.params_in] if t.params_in else [])]
-                self.fail(f"{where}.{k}", value, f"unknown field {k!r}", f"known fields of {where}: {', '.join(known)}")
+                self.fail(f"{where}.{k}", value, f"unknown field {shown(k)}", f"known fields of {where}: {', '.join(known)}")
         if t.selector and out[t.selector] not in catalog.names(t.kind):
             self.fail(f"{where}.{t.selector}", out[t.selector], unknown_name(t.kind, out[t.selector],
                                                                               catalog.names(t.kind)))
@@ -266,9 +266,9 @@ class Validator:
         allowed = sorted({k for opts in declared.values() for k in opts})
         for k, value in given.items():
             if k not in allowed:
-                shown = sorted({*allowed, *(f for f in t.fields if f != t.selector and not t.params_in)})
-                self.fail(f"{at}.{k}", value, f"no {t.kind} of {list(names)} takes parameter {k!r}",
-                          f"their parameters: {', '.join(shown) or '(none)'}")
+                listed = sorted({*allowed, *(f for f in t.fields if f != t.selector and not t.params_in)})
+                self.fail(f"{at}.{k}", value, f"no {t.kind} of {list(names)} takes parameter {shown(k)}",
+                          f"their parameters: {', '.join(listed) or '(none)'}")
             for opts in declared.values():
                 if k in opts:
                     given[k] = self.check(f"{at}.{k}", value, opts[k])
@@ -307,7 +307,7 @@ class Validator:
                       *(k for s in SEARCHABLE for e in catalog.names(SECTIONS[s].kind)
                         for k in catalog.options(SECTIONS[s].kind, e))]
         searchable = list(dict.fromkeys(searchable))  # first mention wins, in section order
-        self.fail(f"search.{name}", name, f"unknown search parameter {name!r}",
+        self.fail(f"search.{name}", name, f"unknown search parameter {shown(name)}",
                   f"searchable parameters: {', '.join(searchable)}")
         raise AssertionError  # unreachable
 
@@ -396,7 +396,7 @@ class Validator:
                            (sections[p.section][t.selector],))
             usable = sorted({k for n in choices for k in catalog.options(t.kind, n)} | set(t.fields))
             if p.name not in usable:
-                self.fail(f"search.{p.name}", p.name, f"no {t.kind} in {list(choices)} takes {p.name!r}",
+                self.fail(f"search.{p.name}", p.name, f"no {t.kind} in {list(choices)} takes {shown(p.name)}",
                           f"their parameters: {', '.join(usable)}")
 
     def objectives(self, d: Any) -> tuple[Objective, ...]:

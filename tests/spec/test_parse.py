@@ -313,3 +313,18 @@ def test_an_error_shows_a_huge_value_cut_to_a_bounded_length_at_once() -> None:
     with pytest.raises(SpecError) as err:
         parse_spec("x" * 10**6, "huge.yaml")
     assert len(str(err.value)) < 300
+
+
+@pytest.mark.parametrize("where", ["train key", "search key", "loss name"])
+def test_a_megabyte_key_or_name_is_shown_cut_short(where: str) -> None:
+    raw = yaml.safe_load((SPACES / "cb_focal_beta.yaml").read_text())
+    huge = "k" * 10**6
+    if where == "train key":
+        raw["train"][huge] = 1
+    elif where == "search key":
+        raw["search"][huge] = {"low": 1.0, "high": 2.0}
+    else:
+        raw["loss"] = {"name": huge}
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw, "x.yaml")
+    assert len(str(err.value)) < 2000 and "k" * 241 not in str(err.value)  # field: 240, value: 120
