@@ -171,3 +171,49 @@ def test_a_read_only_postgresql_database_is_read_by_status_and_export_and_a_laun
     assert launch.stderr.count("\n") == 1 and "Traceback" not in launch.stderr, launch.stderr
     assert "hpo: error: the PostgreSQL database is read-only" in launch.stderr, launch.stderr
     assert optuna.get_all_study_names(storage=url) == ["kept"]  # nothing was created
+
+
+# the characters a URL gives meaning to, in a real role's password: written percent-encoded in the
+# URL they work; an unencoded `@` is refused before any connection (SQLAlchemy would read the host
+# as `ssw0rd...@127.0.0.1`); none of the password, nor any piece of it, is ever shown
+ODD_PASSWORD = "p@ss:w0rd/x%y-Zq9odd"
+ODD_PARTS = [ODD_PASSWORD, "ss:w0rd", "w0rd/x", "x%y", "y-Zq9odd", "Zq9odd"]
+
+
+def test_a_password_with_at_colon_slash_and_percent_works_encoded_and_never_shows(server: PostgresServer,
+                                                                                 tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from urllib.parse import quote
+
+    from test_fastread import make_study
+
+    admin = sa.create_engine(server.url().replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE odd")
+        conn.exec_driver_sql("CREATE ROLE odd LOGIN PASSWORD '" + ODD_PASSWORD.replace("%", "%%") + "'")  # psycopg: %% is %
+        conn.exec_driver_sql("GRANT ALL ON DATABASE odd TO odd")
+    with sa.create_engine(server.url().replace("postgresql://", "postgresql+psycopg://").rsplit("/", 1)[0] + "/odd",
+                          isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.exec_driver_sql("GRANT ALL ON SCHEMA public TO odd")
+    admin.dispose()
+    where = f"127.0.0.1:{server.port}/odd"
+    encoded = f"postgresql://odd:{quote(ODD_PASSWORD, safe='')}@{where}"
+    make_study(encoded, "kept", 5)
+    runs = {
+        "encoded": hpo("status", "--study", "kept", "--storage", encoded, cwd=tmp_path),
+        "query": hpo("status", "--study", "kept", "--storage",
+                     f"postgresql://odd@{where}?password={quote(ODD_PASSWORD, safe='')}", cwd=tmp_path),
+        "env": hpo("status", "--study", "kept", "--storage", f"postgresql://odd@{where}", cwd=tmp_path,
+                   env={"HPO_STORAGE_PASSWORD": ODD_PASSWORD}),
+        "raw": hpo("status", "--study", "kept", "--storage", f"postgresql://odd:{ODD_PASSWORD}@{where}", cwd=tmp_path),
+        "wrong": hpo("status", "--study", "kept", "--storage", encoded.replace("Zq9odd", "Zq9odd-x"), cwd=tmp_path),
+    }
+    for form in ("encoded", "query", "env"):
+        assert runs[form].returncode == 0 and "COMPLETE" in runs[form].stdout, form + runs[form].stderr
+    assert runs["raw"].returncode == 2 and "unencoded '@'" in runs["raw"].stderr and "%40" in runs["raw"].stderr
+    assert f"postgresql://odd:***@{where}" in runs["raw"].stderr, runs["raw"].stderr
+    assert runs["wrong"].returncode == 2 and "password authentication failed" in runs["wrong"].stderr
+    for form, r in runs.items():
+        shown = r.stdout + r.stderr
+        assert not [part for part in ODD_PARTS if part in shown], (form, shown)
