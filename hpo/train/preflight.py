@@ -82,14 +82,19 @@ def _placement(cfg: dict, splits: Splits) -> None:
     device = cfg["train"]["device"]
     if device == "cpu" or (device == "auto" and not float(cfg["resources"]["gpu"])):
         return  # CPU trials keep the data in host memory anyway; and the driver skips torch's import (2 s)
-    from hpo.train.device_data import keep_on_host
-    from hpo.train.loop import pick_device
+    import torch
 
+    from hpo.train.device_data import keep_on_host
+    from hpo.train.loop import memory_fraction, pick_device
+
+    share = float(cfg["resources"]["gpu"])
     try:
-        device = pick_device(cfg["train"], float(cfg["resources"]["gpu"]))
+        device = pick_device(cfg["train"], share)
     except RuntimeError:  # the driver has no GPU; the workers will
         return
-    keep_on_host(splits, device, cfg["train"]["data_memory_mb"])
+    # the trial's own cap and copies (k folds hold k copies), so the check says what the trial will do
+    cap = memory_fraction(share, torch.cuda.get_device_properties(device).total_memory) if device.type == "cuda" else 1.0
+    keep_on_host(splits, device, cfg["train"]["data_memory_mb"], cap, max(1, int(cfg["data"]["split"]["folds"])))
 
 
 def class_table(spec: StudySpec, splits: Splits | DataSummary) -> str:
