@@ -103,9 +103,8 @@ class RayStart:
         if self._used:
             self._thread.join()
             return
-        if not self._ready.is_set():  # `ray.init` logs the ends of the processes it waits on: not news
-            for name in RAY_LOGGERS:
-                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        for name in RAY_LOGGERS:  # Ray logs the ends of the processes it waits on or shuts down: not news
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
         end_ray_processes()
         if not self._ready.is_set():  # `ray.init` still under way may have started more meanwhile
             time.sleep(0.5)
