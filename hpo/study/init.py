@@ -59,11 +59,11 @@ class Plan:
 
 
 def cpu_recipe(model: dict[str, Any], pretrained: bool, side: int) -> Recipe:
-    """bench/pretrained.py: on 2 CPU cores, tf_efficientnet_lite0 fine-tuned at 32 px for 12 epochs
-    with AdamW around 3e-3 and no frozen epochs was the best of the recipes it compared."""
+    """The recipe bench/pretrained.py chose for a pretrained backbone on a CPU (docs/benchmarks.md);
+    from scratch, hpo's small CNN at up to 32 px."""
     if pretrained:
         return Recipe(model, 32, 12, 32, (3e-4, 3e-2), True, 0, (0.1, 1.0))
-    return Recipe({"name": "small_cnn", "width": 32}, max(8, min(side, 32)), 20, 32, (1e-3, 1.0), False)
+    return Recipe({"name": "small_cnn", "width": 32}, max(8, min(side, 32)), 20, 32, (3e-4, 3e-2), False)
 
 
 def gpu_recipe(model: dict[str, Any], pretrained: bool, side: int) -> Recipe:
@@ -71,7 +71,7 @@ def gpu_recipe(model: dict[str, Any], pretrained: bool, side: int) -> Recipe:
     ResNet at up to 64 px."""
     if pretrained:
         return Recipe(model, 224, 12, 64, (1e-4, 3e-2), True, 1, (0.01, 1.0))
-    return Recipe({"name": "cifar_resnet20"}, max(16, min(side, 64)), 30, 128, (1e-3, 0.5), False)
+    return Recipe({"name": "cifar_resnet20"}, max(16, min(side, 64)), 30, 128, (3e-4, 3e-2), False)
 
 
 def _search(recipe: Recipe) -> dict[str, Any]:
