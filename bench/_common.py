@@ -216,43 +216,9 @@ def _trial(i: int, rng: random.Random, spec, dists) -> optuna.trial.FrozenTrial:
                                      user_attrs=attrs)
 
 
-def bulk_add(backing, study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> None:
-    """`study.add_trials(trials)` as a few multi-row INSERTs: the rows Optuna's RDBStorage writes
-    for a finished trial (trials, trial_values, trial_params, trial_user_attributes), encoded as it
-    encodes them. Optuna writes ~25 attributes one statement each, ~0.1 s a trial: 10,000 trials
-    would take 20 minutes; this takes seconds. tests/study/test_fastread.py checks the two agree."""
-    import sqlalchemy as sa
-
-    meta = sa.MetaData()
-    meta.reflect(backing.engine, only=["trials", "trial_values", "trial_params", "trial_user_attributes"])
-    t = meta.tables
-    utc = datetime.timezone.utc
-    with backing.engine.begin() as conn:
-        first = conn.execute(sa.select(sa.func.count()).select_from(t["trials"])
-                             .where(t["trials"].c.study_id == study._study_id)).scalar_one()
-        rows = [{"number": first + i, "study_id": study._study_id, "state": tr.state.name,
-                 "datetime_start": tr.datetime_start.astimezone(utc).replace(tzinfo=None),
-                 "datetime_complete": tr.datetime_complete.astimezone(utc).replace(tzinfo=None)}
-                for i, tr in enumerate(trials)]
-        conn.execute(sa.insert(t["trials"]), rows)
-        ids = dict(conn.execute(sa.select(t["trials"].c.number, t["trials"].c.trial_id).where(
-            t["trials"].c.study_id == study._study_id, t["trials"].c.number >= first)).all())
-        values, params, attrs = [], [], []
-        for i, tr in enumerate(trials):
-            tid = ids[first + i]
-            values += [{"trial_id": tid, "objective": k, "value": v, "value_type": "FINITE"}
-                       for k, v in enumerate(tr.values or [])]
-            params += [{"trial_id": tid, "param_name": name, "param_value": d.to_internal_repr(tr.params[name]),
-                        "distribution_json": optuna.distributions.distribution_to_json(d)}
-                       for name, d in tr.distributions.items()]
-            attrs += [{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in tr.user_attrs.items()]
-        for table, data in (("trial_values", values), ("trial_params", params), ("trial_user_attributes", attrs)):
-            if data:
-                conn.execute(sa.insert(t[table]), data)
-
-
 def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
     """A study of n finished trials (+ 2 RUNNING of a gone launcher, 1 WAITING); returns seconds."""
+    from hpo.study import optuna_seam
     from hpo.study import storage as st
 
     t0 = time.perf_counter()
@@ -272,7 +238,8 @@ def build(url: str, n: int, seed: int = 0, batch: int = 500) -> float:
     through_optuna = min(n, 100)  # these through Optuna's add_trials, the rest by the same rows in bulk
     study.add_trials([_trial(i, rng, spec, dists) for i in range(through_optuna)])
     for start in range(through_optuna, n, batch):
-        bulk_add(backing, study, [_trial(i, rng, spec, dists) for i in range(start, min(n, start + batch))])
+        optuna_seam.add_finished_trials(backing, study,
+                                        [_trial(i, rng, spec, dists) for i in range(start, min(n, start + batch))])
     for _ in range(2):
         study.ask().set_user_attr("hpo_launcher", "dead00000000")
     study.enqueue_trial(_sample(rng, dists))

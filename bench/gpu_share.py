@@ -105,7 +105,7 @@ def later_starts(stamps: list[dict[str, Any]]) -> list[float]:
 
 def run_share(folder: Path, data: Path, share: float, epochs: int, smoke: bool) -> dict[str, float]:
     from hpo.spec import load_spec
-    from hpo.study import fastread
+    from hpo.study import optuna_seam
     from hpo.tune.launch import launch
 
     concurrent = round(1 / share)
@@ -115,8 +115,8 @@ def run_share(folder: Path, data: Path, share: float, epochs: int, smoke: bool) 
     t0 = time.time()
     study = launch(spec, f"sqlite:///{folder / 'hpo.db'}", quiet=True, trial_fn=stamped_trial).study
     stamps = [json.loads(line) for line in log.read_text().splitlines()]
-    rows = [r for r in fastread.rows(study) if r.state.name == "COMPLETE"]
-    trials = fastread.frozen(study, rows)
+    rows = [r for r in optuna_seam.rows(study) if r.state.name == "COMPLETE"]
+    trials = optuna_seam.frozen(study, rows)
     every = study.get_trials(deepcopy=False)
     starts = [t.datetime_start.timestamp() for t in every if t.datetime_start]
     ends = [t.datetime_complete.timestamp() for t in every if t.datetime_complete]

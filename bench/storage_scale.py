@@ -37,9 +37,8 @@ from pathlib import Path
 
 import optuna
 
-# bulk_add: tests/study/test_fastread.py and tests/test_cli.py reach the bench's bulk writer here
-from _common import (NAME, REPO, build, bulk_add, cb_focal_beta_spec, copy_study, extract,  # noqa: F401
-                     launch_until_asked, recorded)
+from _common import (NAME, REPO, build, cb_focal_beta_spec, copy_study, extract, launch_until_asked,
+                     recorded)
 from _pgserver import PostgresServer, pg_bin
 
 COMMANDS = ("status", "export", "report", "launch")

@@ -80,16 +80,20 @@ def _open(a: argparse.Namespace):
     return storage.load_study(storage.open_storage(url, create=False), a.study), url
 
 
-def _print_front(study) -> None:
+def _print_front(study, include_infeasible: bool = False) -> None:
     import pandas as pd
 
-    from hpo.study import export, trust
+    from hpo.study import constraints, export, trust
 
-    kept, duplicates = trust.collapse_rows(export.rows(study))  # identical points shown once
+    kept, duplicates = trust.collapse_rows(export.rows(study, include_infeasible))  # identical points shown once
     table = [{"trial": r["trial"], **{k: round(v, 4) for k, v in r["values"].items()}, **r["params"]}
              for r in kept]
+    said = constraints.lines(study, included=include_infeasible)  # which, and how many trials missed them
     print(f"Pareto front ({len(table)} trials):" + (f"\n{trust.collapsed_line(duplicates)}" if duplicates else ""))
-    print(pd.DataFrame(table).to_string(index=False) if table else "  (no COMPLETE trials yet)")
+    print(pd.DataFrame(table).to_string(index=False) if table else
+          "  (no trial met the constraints)" if len(said) > 1 else "  (no COMPLETE trials yet)")
+    for line in said:
+        print(line)
 
 
 def cmd_status(a: argparse.Namespace) -> int:
@@ -106,7 +110,7 @@ def cmd_status(a: argparse.Namespace) -> int:
               "FAIL (launcher_lost) and queues their parameters again")
     if stopped:
         print(f"of the COMPLETE trials, {stopped} were stopped early by the scheduler (left out of the front)")
-    _print_front(study)
+    _print_front(study, a.include_infeasible)
     from hpo.study import trust
 
     for line in trust.signals(study).lines(collapsed=False):  # the front above says what it collapsed
@@ -121,7 +125,7 @@ def cmd_front(a: argparse.Namespace) -> int:
     from hpo.views import artifacts
 
     study, _ = _open(a)
-    _print_front(study)
+    _print_front(study, a.include_infeasible)
     if not a.post_hoc:
         return 0
     pts = posthoc.points(study, artifacts.store(artifacts.artifact_dir(a.artifacts, create=False)))
@@ -143,7 +147,7 @@ def cmd_export(a: argparse.Namespace) -> int:
     from hpo.study import export
 
     study, url = _open(a)
-    doc = export.document(study, url, a.out)
+    doc = export.document(study, url, a.out, a.include_infeasible)
     if a.post_hoc:  # the (trial, tau) front instead: configs carry train.posthoc_tau
         from hpo.study import posthoc
         from hpo.views import artifacts
@@ -181,7 +185,8 @@ def cmd_dashboard(a: argparse.Namespace) -> int:
     backing = storage.open_storage(url)
     page = f"http://{a.host}:{a.port}/dashboard"
     if a.study:  # fail early on a typo, and print the study's own page
-        page += f"/studies/{storage.load_study(backing, a.study)._study_id}"
+        storage.load_study(backing, a.study)
+        page += f"/studies/{backing.get_study_id_from_name(a.study)}"
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"WARNING: serving on {a.host}: optuna-dashboard has no authentication and its API can "
               "delete studies; anyone who reaches this port can.", file=sys.stderr)
@@ -302,8 +307,13 @@ def cmd_check(a: argparse.Namespace) -> int:
         preflight.check_resources(spec, cluster_resources(a.ray_address), "the Ray cluster")
     else:
         preflight.check_resources(spec, preflight.machine_resources(spec), "this machine")
+    from hpo.study import constraints
+
+    constraints.check_classes(spec, splits.class_names)
     remember(spec, splits)  # the labels and the content digest a launch would find
     print(preflight.summary(spec, splits))
+    for line in constraints.check_lines(spec):
+        print(line)
     return 0
 
 
@@ -332,6 +342,7 @@ def cmd_init(a: argparse.Namespace) -> int:
         return machine.step_seconds(recipe.model, k, 1 if found.grey else 3, recipe.size, recipe.batch_size)
 
     plan = init.plan(name, data, init.Machine(here.cpus, len(here.gpus), here.describe()),
+                     ({}, False, "model: from scratch (--no-pretrained)") if a.no_pretrained else
                      weights.backbone(arch, a.weights), step, a.minutes or (60.0 if here.gpus else 10.0))
     text = init.render(plan, "hpo init " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["init"] else "hpo init")
     from hpo.spec.parse import parse_spec
@@ -359,6 +370,11 @@ def artifacts_flag(sp: argparse.ArgumentParser) -> None:
                     "(default: $HPO_ARTIFACTS, else ./storage/artifacts)")
 
 
+def infeasible_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--include-infeasible", action="store_true", help="also trials that missed one of the "
+                    "study's constraints (left out by default)")
+
+
 def add_admin_commands(sub: argparse._SubParsersAction) -> None:
     """`hpo studies` and `hpo delete`, after the habits of the `optuna` command."""
     sp = sub.add_parser("studies", help="list the studies: directions, trials by state, last activity")
@@ -377,11 +393,13 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
     """The commands that read a study: status, front, export, report."""
     sp = sub.add_parser("status", help="trial counts by state and the Pareto front")
     sp.add_argument("--study", type=_study_name, required=True)
+    infeasible_flag(sp)
     storage_flag(sp)
     sp.set_defaults(fn=cmd_status)
 
     sp = sub.add_parser("front", help="the Pareto front; --post-hoc also the front over post-hoc logit adjustments")
     sp.add_argument("--study", type=_study_name, required=True)
+    infeasible_flag(sp)
     sp.add_argument("--post-hoc", action="store_true", help="sweep tau (logits - tau log prior) on each trial's "
                     "validation logits and show the front over all (trial, tau) points")
     storage_flag(sp)
@@ -399,6 +417,7 @@ def add_read_commands(sub: argparse._SubParsersAction) -> None:
 
     sp = sub.add_parser("export", help="write the Pareto-best configs to a file `hpo train` re-runs")
     sp.add_argument("--study", type=_study_name, required=True)
+    infeasible_flag(sp)
     sp.add_argument("--post-hoc", action="store_true", help="export the post-hoc front (configs carry "
                     "train.posthoc_tau)")
     artifacts_flag(sp)
@@ -448,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--weights", help="a local pretrained weights file for --arch (no network needed)")
     sp.add_argument("--arch", help="timm architecture (default: resnet50 with a GPU, tf_efficientnet_lite0 without)")
     sp.add_argument("--minutes", type=float, help="time the study should take here (default: 10 on CPU, 60 on GPU)")
+    sp.add_argument("--no-pretrained", action="store_true", help="train from scratch even where pretrained "
+                    "weights can be had")
     sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")
     sp.add_argument("--force", action="store_true", help="replace an existing study file")
     sp.set_defaults(fn=cmd_init)

@@ -31,6 +31,7 @@ import optuna
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
+from hpo.study import optuna_seam
 from hpo.study.storage import ATTR_FAIL_REASON
 
 ATTR_LAUNCHER_PREFIX = "hpo_launcher:"
@@ -80,9 +81,7 @@ def prune(study: optuna.Study, now: float | None = None) -> int:
     gone = [ATTR_LAUNCHER_PREFIX + k for k, v in launchers(study).items()
             if v.get("stopped") or (not launcher_alive(v, now) and now - float(v.get("heartbeat", 0)) > PRUNE_AFTER_S)]
     if gone:
-        from hpo.study import fastread
-
-        fastread.delete_study_user_attrs(study, gone)
+        optuna_seam.delete_study_user_attrs(study, gone)
     return len(gone)
 
 
@@ -123,11 +122,11 @@ class Launcher:
 def sweep(study: optuna.Study) -> list[int]:
     """FAIL the RUNNING trials of launchers that are gone and enqueue their params once more.
     Returns the numbers of the trials swept."""
-    storage, swept = study._storage, []
+    storage, swept = optuna_seam.storage_of(study), []
     for t in _orphans(study):
         try:
-            storage.set_trial_user_attr(t._trial_id, ATTR_FAIL_REASON, "launcher_lost")
-            storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+            storage.set_trial_user_attr(optuna_seam.trial_id(t), ATTR_FAIL_REASON, "launcher_lost")
+            storage.set_trial_state_values(optuna_seam.trial_id(t), state=TrialState.FAIL)
         except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another launcher swept it first
         swept.append(t.number)
@@ -139,21 +138,19 @@ def sweep(study: optuna.Study) -> list[int]:
 def _orphans(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """RUNNING trials whose launcher is gone, read in SQL: `study.get_trials(states=RUNNING)` would
     first load every trial of the study into Optuna's cache (14 s at 10,000 trials)."""
-    from hpo.study import fastread
-
     alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
-    running = fastread.rows(study, (TrialState.RUNNING,))
-    owners = fastread.user_attrs(study, running, keys=[ATTR_OWNER])
+    running = optuna_seam.rows(study, (TrialState.RUNNING,))
+    owners = optuna_seam.user_attrs(study, running, keys=[ATTR_OWNER])
     unowned = [r for r in running if owners.get(r.number, {}).get(ATTR_OWNER) is None]
     # a launcher's new trials carry their owner from their first row (sampler_storage); one without
     # is a queued trial a launcher has just taken and not stamped yet (sweeping it would fail a live
     # launcher's trial under it), or one whose launcher died in between, or one written by another
     # tool: it counts as orphaned once it is older than a stale heartbeat
-    since = fastread.started(study, unowned)
+    since = optuna_seam.started(study, unowned)
     cutoff = datetime.datetime.now() - datetime.timedelta(seconds=STALE_AFTER_S)
     stale = {r.number for r in unowned if since.get(r.number) is None or since[r.number] < cutoff}
     owned = [r for r in running if r not in unowned and owners[r.number][ATTR_OWNER] not in alive]
-    return fastread.frozen(study, [r for r in running if r.number in stale or r in owned])
+    return optuna_seam.frozen(study, [r for r in running if r.number in stale or r in owned])
 
 
 def orphaned(study: optuna.Study) -> list[int]:
@@ -164,11 +161,9 @@ def orphaned(study: optuna.Study) -> list[int]:
 def counts(study: optuna.Study) -> tuple[int, int]:
     """(COMPLETE trials, RUNNING trials of live launchers), read fresh in SQL: three small
     queries, where Optuna's cached storage would re-read the unfinished trials whole, twice."""
-    from hpo.study import fastread
-
     alive = {k for k, v in launchers(study).items() if launcher_alive(v)}
-    complete = fastread.counts_by_state(study).get(TrialState.COMPLETE.name, 0)
-    return complete, sum(owner in alive for owner in fastread.running_owners(study, ATTR_OWNER))
+    complete = optuna_seam.counts_by_state(study).get(TrialState.COMPLETE.name, 0)
+    return complete, sum(owner in alive for owner in optuna_seam.running_owners(study, ATTR_OWNER))
 
 
 @contextlib.contextmanager

@@ -1,24 +1,36 @@
-"""Reading a large study without loading every trial with every attribute.
+"""The one module that uses Optuna's private API and its SQL schema (checked on Optuna 5.0.0,
+SQLAlchemy 2.1.9: requirements.lock). tests/test_layout.py fails on a private attribute of an
+Optuna object used anywhere else, so an Optuna upgrade has one file to check, and
+tests/study/test_optuna_seam.py to run against it.
 
-`study.get_trials()` builds each trial whole: its params, values, user and system attributes and
-intermediate values. An hpo trial carries its config, per-class metrics and confusion matrix as
-user attributes, so on a 10,000-trial study that is seconds of SQL and JSON, for a Pareto front
-that needs two numbers a trial. The readers here fetch what is asked for: states and values of
-every trial (`rows`), attributes and params only for the trials named (`user_attrs`, `params`,
-`frozen`), counts by state in SQL (`counts_by_state`).
+Private API: a study's storage (`storage_of`, under Optuna's cache: `rdb`), a trial's row id
+(`trial_id`), and an `optuna.Study` whose `get_trials` answers with given trials
+(`study_of_trials`: what Optuna's importance evaluators read of a study).
 
-This module is the one place hpo touches Optuna's RDB tables with plain SQL, on the tables and
-columns of Optuna's documented schema (`SCHEMA`). It reads; it writes only what Optuna has no
-call for: several user attributes of a running trial in one transaction (`set_user_attrs`), and
-deleting study user attributes (`delete_study_user_attrs`). The encodings are Optuna's own: a
+Reads: `study.get_trials()` builds each trial whole: its params, values, user and system
+attributes and intermediate values. An hpo trial carries its config, per-class metrics and
+confusion matrix as user attributes, so on a 10,000-trial study that is seconds of SQL and JSON,
+for a Pareto front that needs two numbers a trial. The readers here fetch what is asked for:
+states and values of every trial (`rows`), attributes and params only for the trials named
+(`user_attrs`, `params`, `frozen`), counts by state in SQL (`counts_by_state`), and the trials a
+sampler reads (`sampler_trials`, `trial`: hpo.study.sampler_storage).
+
+Writes go through Optuna's API but for three, each with a test that it writes what Optuna's
+calls write: several user attributes of a running trial in one transaction (`set_user_attrs`:
+the per-trial launch overhead goal of docs/benchmarks.md), deleting study user attributes
+(`delete_study_user_attrs`: Optuna has no call for it, and a study relaunched many times would
+carry every launcher's record), and finished trials added in bulk (`add_finished_trials`: the
+benches' 10,000-trial studies, which Optuna's `add_trials` writes in minutes).
+
+Tables and columns are those of Optuna's schema (`SCHEMA`); the encodings are Optuna's own: a
 state or a value type by its enum name, a parameter as its internal float plus its distribution
-as JSON (decoded with Optuna's public `json_to_distribution`), an attribute as JSON.
-tests/study/test_fastread.py checks that those tables and columns exist and that every reader
-here gives what Optuna's API gives for the same study: an Optuna upgrade that moves them fails
-there, loudly. A study in any other storage (in memory, journal) is read through Optuna's API.
+as JSON (decoded with Optuna's public `json_to_distribution`), an attribute as JSON. A study in
+any other storage (in memory, journal) is read and written through Optuna's API.
 """
 from __future__ import annotations
 
+import copy
+import datetime
 import functools
 import json
 from collections import Counter
@@ -28,9 +40,6 @@ from typing import Any, Iterable, Iterator, Sequence
 import optuna
 import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
-
-from hpo.study.settings import ATTR_CHANGES, ATTR_TRIAL_VERSION, ATTR_VERSION
-from hpo.study.storage import ATTR_STOPPED_EARLY
 
 SCHEMA: dict[str, tuple[str, ...]] = {
     "studies": ("study_id", "study_name"),
@@ -59,10 +68,20 @@ class Row:
     trial_id: int | None = None  # the RDB row's id (None when read through Optuna's API)
 
 
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study reads and writes through (Optuna has no public accessor)."""
+    return study._storage
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """A trial's row id in its storage, what the storage's own calls take (not its number)."""
+    return trial._trial_id
+
+
 def rdb(study: optuna.Study) -> optuna.storages.RDBStorage | None:
     """The study's RDB storage (under Optuna's cache or hpo's SamplerStorage), or None: then the
     readers use Optuna's API."""
-    storage = getattr(study, "_storage", None)
+    storage = storage_of(study)
     storage = getattr(storage, "_backend", None) or getattr(storage, "backend", None) or storage
     return storage if isinstance(storage, optuna.storages.RDBStorage) else None
 
@@ -110,21 +129,6 @@ def _rows(storage: optuna.storages.RDBStorage, in_study: sa.ColumnElement[bool],
     state_of = {s.name: s for s in TrialState}
     out = [Row(number, state_of[state], tuple(v) if (v := got.get(tid)) else None, tid) for tid, number, state in head]
     return sorted(out, key=lambda r: r.number)
-
-
-def full_rows(study: optuna.Study, of: Sequence[Row] | None = None) -> list[Row]:
-    """COMPLETE trials that ran all their epochs (no `hpo_stopped_early`) under the study's
-    current fixed settings (hpo.study.settings), in number order; of the study's `rows` (or
-    `heads`) `of`, when the caller has read them."""
-    stopped = numbers_with_attr(study, ATTR_STOPPED_EARLY)
-    of = rows(study, (TrialState.COMPLETE,)) if of is None else of
-    full = [r for r in of if r.state == TrialState.COMPLETE and r.number not in stopped]
-    attrs = study.user_attrs
-    if ATTR_CHANGES not in attrs:  # settings never changed: every trial trained under version 0
-        return full
-    version = attrs.get(ATTR_VERSION, 0)
-    tagged = user_attrs(study, full, [ATTR_TRIAL_VERSION])
-    return [r for r in full if tagged.get(r.number, {}).get(ATTR_TRIAL_VERSION, 0) == version]
 
 
 def counts_by_state(study: optuna.Study) -> dict[str, int]:
@@ -329,7 +333,7 @@ def _whole(storage: optuna.storages.RDBStorage, where: sa.ColumnElement[bool], w
 
 def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     """User attributes of one unfinished trial, written in one transaction: Optuna writes one a
-    transaction (~3 ms each on SQLite), and a finished hpo trial stores ten or more. As Optuna
+    transaction, and a finished hpo trial stores ten or more. As Optuna
     does: a key the trial has already is replaced, a finished trial refuses
     (UpdateFinishedTrialError), values are stored as JSON. Outside an RDB storage: Optuna's calls."""
     storage = rdb(trial.study)
@@ -339,15 +343,15 @@ def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
         return
     if not attrs:
         return
-    trial_id, trials, ua = trial._trial_id, _T["trials"], _T["trial_user_attributes"]
+    tid, trials, ua = trial_id(trial), _T["trials"], _T["trial_user_attributes"]
     with storage.engine.begin() as conn:
-        state = conn.execute(sa.select(sa.cast(trials.c.state, sa.String)).where(trials.c.trial_id == trial_id)
+        state = conn.execute(sa.select(sa.cast(trials.c.state, sa.String)).where(trials.c.trial_id == tid)
                              ).scalar_one()
         if TrialState[state].is_finished():
             raise optuna.exceptions.UpdateFinishedTrialError(
                 f"Trial#{trial.number} has already finished and can not be updated.")
-        conn.execute(sa.delete(ua).where(ua.c.trial_id == trial_id, ua.c.key.in_(list(attrs))))
-        conn.execute(sa.insert(ua), [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)}
+        conn.execute(sa.delete(ua).where(ua.c.trial_id == tid, ua.c.key.in_(list(attrs))))
+        conn.execute(sa.insert(ua), [{"trial_id": tid, "key": k, "value_json": json.dumps(v)}
                                      for k, v in attrs.items()])
 
 
@@ -361,3 +365,65 @@ def delete_study_user_attrs(study: optuna.Study, keys: Sequence[str]) -> None:
     with storage.engine.begin() as conn:
         for chunk in _chunks(list(keys)):
             conn.execute(sa.delete(attrs).where(attrs.c.study_id == study_id, attrs.c.key.in_(chunk)))
+
+
+def add_finished_trials(storage: optuna.storages.RDBStorage, study: optuna.Study,
+                        trials: Sequence[FrozenTrial]) -> None:
+    """`study.add_trials(trials)` for finished trials with finite values, as a few multi-row
+    INSERTs: the rows Optuna writes for them (trials, trial_values, trial_params,
+    trial_user_attributes), encoded as it encodes them. Optuna writes each attribute in a
+    statement of its own, which makes a 10,000-trial study for the benches a matter of minutes."""
+    meta = sa.MetaData()  # reflected: PostgreSQL keeps the state as an enum type of its own
+    meta.reflect(storage.engine, only=["trials", "trial_values", "trial_params", "trial_user_attributes"])
+    t, study_id, utc = meta.tables, storage.get_study_id_from_name(study.study_name), datetime.timezone.utc
+    with storage.engine.begin() as conn:
+        first = conn.execute(sa.select(sa.func.count()).select_from(t["trials"])
+                             .where(t["trials"].c.study_id == study_id)).scalar_one()
+        conn.execute(sa.insert(t["trials"]), [
+            {"number": first + i, "study_id": study_id, "state": tr.state.name,
+             "datetime_start": tr.datetime_start.astimezone(utc).replace(tzinfo=None),
+             "datetime_complete": tr.datetime_complete.astimezone(utc).replace(tzinfo=None)}
+            for i, tr in enumerate(trials)])
+        ids = dict(conn.execute(sa.select(t["trials"].c.number, t["trials"].c.trial_id).where(
+            t["trials"].c.study_id == study_id, t["trials"].c.number >= first)).all())
+        values, params, attrs = [], [], []
+        for i, tr in enumerate(trials):
+            tid = ids[first + i]
+            values += [{"trial_id": tid, "objective": k, "value": v, "value_type": "FINITE"}
+                       for k, v in enumerate(tr.values or [])]
+            params += [{"trial_id": tid, "param_name": name, "param_value": d.to_internal_repr(tr.params[name]),
+                        "distribution_json": optuna.distributions.distribution_to_json(d)}
+                       for name, d in tr.distributions.items()]
+            attrs += [{"trial_id": tid, "key": k, "value_json": json.dumps(v)} for k, v in tr.user_attrs.items()]
+        for table, data in (("trial_values", values), ("trial_params", params), ("trial_user_attributes", attrs)):
+            if data:
+                conn.execute(sa.insert(t[table]), data)
+
+
+class _GivenTrials(optuna.Study):
+    """An empty in-memory study with given directions whose `get_trials` answers with given
+    trials (of one state)."""
+
+    def __init__(self, directions: list[Any], trials: list[FrozenTrial], state: TrialState) -> None:
+        storage = optuna.storages.InMemoryStorage()
+        verbosity = optuna.logging.get_verbosity()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
+        try:
+            name = optuna.create_study(storage=storage, directions=directions).study_name
+        finally:
+            optuna.logging.set_verbosity(verbosity)
+        super().__init__(study_name=name, storage=storage)
+        self._given, self._state = trials, state
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        if states is not None and self._state not in states:
+            return []
+        return [copy.deepcopy(t) for t in self._given] if deepcopy else list(self._given)
+
+
+def study_of_trials(directions: list[Any], trials: list[FrozenTrial],
+                    state: TrialState = TrialState.COMPLETE) -> optuna.Study:
+    """A study that reads as these trials (all of `state`) and nothing else: all that Optuna's
+    importance evaluators read of a study. It relies on their reading it through `get_trials`
+    only, which tests/study/test_optuna_seam.py checks against the real study's importances."""
+    return _GivenTrials(directions, trials, state)

@@ -18,7 +18,8 @@ import numpy as np
 import optuna
 
 from hpo.study.pareto import dominates, full_trials, signs
-from hpo.study.storage import objective_names
+from hpo.study import optuna_seam
+from hpo.study.storage import LOGITS, objective_names
 
 TAUS = tuple(np.round(np.linspace(-1.0, 3.0, 41), 3))  # 0 = the trial as trained
 
@@ -33,9 +34,7 @@ class Point:
 def load_logits(trial: optuna.trial.FrozenTrial, study: optuna.Study, artifact_store: Any) -> dict[str, np.ndarray]:
     from optuna.artifacts import download_artifact, get_all_artifact_meta
 
-    from hpo.views.artifacts import LOGITS
-
-    meta = [m for m in get_all_artifact_meta(trial, storage=study._storage) if m.filename == LOGITS]
+    meta = [m for m in get_all_artifact_meta(trial, storage=optuna_seam.storage_of(study)) if m.filename == LOGITS]
     if not meta:
         return {}
     import tempfile

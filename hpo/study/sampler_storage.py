@@ -6,7 +6,7 @@ sampler's history. Optuna's own cache (`_CachedStorage`, which Optuna puts over 
 loads each trial whole the first time, user attributes included; an hpo trial carries its
 config, per-class metrics and confusion matrix there, so on a long study the first ask of a
 launch spends its time in ORM rows and JSON. Here a finished trial is read
-once, without user attributes (no sampler reads them), through hpo.study.fastread; unfinished
+once, without user attributes (no sampler reads them), through hpo.study.optuna_seam; unfinished
 trials are read again at each call, as Optuna's cache does. A trial read alone (`get_trial`,
 three times an ask and tell) is read whole, user attributes too, by the same plain queries,
 which are lighter than Optuna's ORM; every write goes to the RDB storage unchanged. Only
@@ -33,7 +33,7 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo.study import fastread, pareto
+from hpo.study import optuna_seam, pareto
 from hpo.study.coordination import ATTR_OWNER
 
 
@@ -68,36 +68,36 @@ class SamplerStorage(BaseStorage):
         trials = [t for t in self._read(study_id) if states is None or t.state in states]
         return copy.deepcopy(trials) if deepcopy else trials
 
-    def warm(self, study_name: str, heads: list[fastread.Row] | None = None) -> None:
+    def warm(self, study_name: str, heads: list[optuna_seam.Row] | None = None) -> None:
         """Read the study's trials now, so that the first ask reads only what changed since (the
         launch calls this while Ray starts: hpo.tune.ray_start). `heads`: the study's
-        `fastread.heads`, when the caller has them (the launch reads them for its progress line)."""
+        `optuna_seam.heads`, when the caller has them (the launch reads them for its progress line)."""
         self._read(self.get_study_id_from_name(study_name), heads)
 
-    def _read(self, study_id: int, heads: list[fastread.Row] | None = None) -> list[FrozenTrial]:
+    def _read(self, study_id: int, heads: list[optuna_seam.Row] | None = None) -> list[FrozenTrial]:
         with self._lock:
             first = study_id not in self._seen
             seen = self._seen.setdefault(study_id, _Seen())
             also = self._first_window(study_id, seen, heads) if self.window and first else seen.unfinished
             done = []
-            for trial in fastread.sampler_trials(self.backend, study_id, seen.last_finished, also):
+            for trial in optuna_seam.sampler_trials(self.backend, study_id, seen.last_finished, also):
                 seen.trials[trial.number] = trial
                 if trial.state.is_finished():
-                    seen.unfinished.discard(trial._trial_id)
-                    seen.last_finished = max(seen.last_finished, trial._trial_id)
+                    seen.unfinished.discard(optuna_seam.trial_id(trial))
+                    seen.last_finished = max(seen.last_finished, optuna_seam.trial_id(trial))
                     done.append(trial)
                 else:
-                    seen.unfinished.add(trial._trial_id)
+                    seen.unfinished.add(optuna_seam.trial_id(trial))
             trials = [t for _, t in sorted(seen.trials.items())]
             return self._through_window(study_id, seen, done, trials) if self.window else trials
 
-    def _first_window(self, study_id: int, seen: _Seen, heads: list[fastread.Row] | None) -> set[int]:
+    def _first_window(self, study_id: int, seen: _Seen, heads: list[optuna_seam.Row] | None) -> set[int]:
         """The first read through a window: ids and values of every trial, then (the caller) only
         the trials the window shows, whole: the last `window` finished ones, the front, the
         unfinished ones. Every other finished trial can never be shown again (the window only moves
         on; a dominated trial stays dominated), so it is passed over for good and never read whole
         (figures: docs/benchmarks.md)."""
-        heads = fastread.heads(self.backend, study_id) if heads is None else heads
+        heads = optuna_seam.heads(self.backend, study_id) if heads is None else heads
         finished = [h for h in heads if h.state.is_finished()]
         if len(finished) <= self.window:
             return seen.unfinished  # every trial is shown: read them all
@@ -185,7 +185,7 @@ class SamplerStorage(BaseStorage):
         self.backend.set_trial_system_attr(trial_id, key, value)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
-        return fastread.trial(self.backend, trial_id)  # whole, user attributes too
+        return optuna_seam.trial(self.backend, trial_id)  # whole, user attributes too
 
     def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
         return self.backend.get_trial_user_attrs(trial_id)

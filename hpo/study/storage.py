@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from hpo.errors import UserError, storage_failure
 from hpo.spec import StudySpec
+from hpo.study import optuna_seam
 
 ENV_VAR = "HPO_STORAGE"
 PASSWORD_ENV = "HPO_STORAGE_PASSWORD"  # the database password, when the URL has none
@@ -30,6 +31,7 @@ ATTR_SEARCH = "hpo_search"  # {optuna name: {type, choices}}: what a resumed lau
 ATTR_CONFIG = "config"  # a trial's full config: exactly what it trained
 ATTR_STOPPED_EARLY = "hpo_stopped_early"  # epoch reached; kept out of Pareto exports
 ATTR_FAIL_REASON = "fail_reason"
+LOGITS = "logits.npz"  # the artifact of a trial's val / test logits (float16) and labels, in the split's order
 
 
 def resolve_url(flag: str | None = None, create: bool = True) -> str:
@@ -292,6 +294,4 @@ def record_data(study: optuna.Study, splits: Any) -> None:
 
 def n_complete(study: optuna.Study) -> int:
     """COMPLETE trials: what the study-wide budget counts (counted by the database)."""
-    from hpo.study import fastread
-
-    return fastread.counts_by_state(study).get("COMPLETE", 0)
+    return optuna_seam.counts_by_state(study).get("COMPLETE", 0)

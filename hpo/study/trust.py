@@ -38,7 +38,7 @@ from typing import Any, Callable, Hashable, Sequence, TypeVar
 import optuna
 from optuna.distributions import CategoricalDistribution
 
-from hpo.study import fastread, pareto
+from hpo.study import optuna_seam, pareto
 from hpo.study import storage as st
 
 EDGE = 0.05  # "at a bound": within this fraction of the range's width
@@ -208,24 +208,24 @@ def chance(supports: Sequence[int], minority: Sequence[int]) -> Chance:
     return Chance(k, n, p, macro_se, f1, math.sqrt(f1 * (1 - f1) / n_min))
 
 
-def _best(study: optuna.Study, full: Sequence[fastread.Row], metric: str) -> float | None:
+def _best(study: optuna.Study, full: Sequence[optuna_seam.Row], metric: str) -> float | None:
     """The best value of `metric` over the full trials: from their values when it is an objective,
     else from the metric each trial stores as a user attribute."""
     names = st.objective_names(study)
     if metric in names:
         got = [r.values[names.index(metric)] for r in full]
     else:
-        got = [a.get(metric) for a in fastread.user_attrs(study, full, keys=[metric]).values()]
+        got = [a.get(metric) for a in optuna_seam.user_attrs(study, full, keys=[metric]).values()]
     got = [float(v) for v in got if isinstance(v, (int, float)) and math.isfinite(v)]
     return max(got) if got else None
 
 
-def _split(study: optuna.Study, row: fastread.Row) -> tuple[list[int], list[int], dict[str, Any]] | None:
+def _split(study: optuna.Study, row: optuna_seam.Row) -> tuple[list[int], list[int], dict[str, Any]] | None:
     """Validation images per class, the minority classes and the config of a trial (`row`)."""
     counts = study.user_attrs.get("class_counts")
     if not isinstance(counts, list) or len(counts) < 2:
         return None
-    attrs = fastread.user_attrs(study, [row], keys=["per_class", "minority", st.ATTR_CONFIG]).get(row.number, {})
+    attrs = optuna_seam.user_attrs(study, [row], keys=["per_class", "minority", st.ATTR_CONFIG]).get(row.number, {})
     per_class = attrs.get("per_class")
     if isinstance(per_class, dict) and len(per_class) == len(counts):
         supports = [int(v.get("support", 0)) for v in per_class.values()]
@@ -240,10 +240,10 @@ def _split(study: optuna.Study, row: fastread.Row) -> tuple[list[int], list[int]
     return supports, minority, attrs.get(st.ATTR_CONFIG) or {}
 
 
-def verdict(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> list[str]:
+def verdict(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None) -> list[str]:
     """Lines saying that no finished trial beats chance, with the likely causes; [] when one does,
     or when the study says too little to judge (no finished trial, no class counts)."""
-    full = fastread.full_rows(study) if full is None else full
+    full = pareto.full_rows(study) if full is None else full
     split = _split(study, full[0]) if full else None
     macro = _best(study, full, "macro_acc") if split else None
     if split is None or macro is None:
@@ -261,8 +261,8 @@ def verdict(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> 
     return [head + ".", _causes(study, full, config)]
 
 
-def _causes(study: optuna.Study, full: Sequence[fastread.Row], config: dict[str, Any]) -> str:
-    _, dists = fastread.params(study, full[:1]).get(full[0].number, ({}, {}))
+def _causes(study: optuna.Study, full: Sequence[optuna_seam.Row], config: dict[str, Any]) -> str:
+    _, dists = optuna_seam.params(study, full[:1]).get(full[0].number, ({}, {}))
     lr = dists.get("lr")
     train, model = config.get("train") or {}, (config.get("model") or {}).get("name", "?")
     lr_text = f"lr searched over {lr.low:g}..{lr.high:g}" if hasattr(lr, "low") else f"lr {train.get('lr', '?')}"
@@ -300,12 +300,12 @@ class Signals:
         return [self.support_line()] + shown + self.warnings()
 
 
-def signals(study: optuna.Study, full: Sequence[fastread.Row] | None = None) -> Signals:
-    """The study's trust signals; `full`: its `fastread.full_rows`, when the caller has them."""
-    full = fastread.full_rows(study) if full is None else full
+def signals(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None) -> Signals:
+    """The study's trust signals; `full`: its `pareto.full_rows`, when the caller has them."""
+    full = pareto.full_rows(study) if full is None else full
     best = pareto.front_rows(study, full)
     kept, duplicates = collapse(best, lambda r: r.values, lambda r: r.number)
-    return Signals(len(full), len(best), duplicates, edges(fastread.frozen(study, kept, attrs=False)),
+    return Signals(len(full), len(best), duplicates, edges(optuna_seam.frozen(study, kept, attrs=False)),
                    verdict(study, full))
 
 

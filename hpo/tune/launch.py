@@ -26,7 +26,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import UserError, storage_failure
 from hpo.spec import StudySpec
-from hpo.study import coordination, fastread, settings, trust
+from hpo.study import constraints, coordination, optuna_seam, pareto, settings, trust
 from hpo.study.sampler_storage import SamplerStorage
 from hpo.study import storage as st
 from hpo.study.space import DefineByRun, build_sampler
@@ -102,6 +102,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     if not opt.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     splits = data_check.result()  # every check `hpo check` runs passes before the storage is touched
+    constraints.check_classes(spec, splits.class_names)
     _check_resources(spec, opt, ray_start)
     storage = st.open_storage(url)
     if data_check.remembered is not None:
@@ -110,6 +111,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     opt.echo(f"class counts (train / val / test):\n{preflight.class_table(spec, splits)}")
     existed = spec.name in st.study_names(storage)
     study = st.open_study(spec, storage)
+    constraints.settle(study, spec)  # recorded; other constraints than its trials ran under refused
     version = settings.settle(study, spec, opt.allow_changed_settings, settings.data_record(splits, data_check.digest))
     st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
     note = notes.Later(study, spec, splits)  # written once the first trial is asked (or at the end)
@@ -140,7 +142,7 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
             seconds = _fit(spec, searcher, opt, budget - st.n_complete(study))
         note.finish()
     except UserError:  # refused before any trial (resources the cluster lacks): leave no empty study
-        if not existed and not fastread.counts_by_state(study):
+        if not existed and not optuna_seam.counts_by_state(study):
             with contextlib.suppress(KeyError):  # a launcher that started alongside deleted it first
                 optuna.delete_study(study_name=spec.name, storage=storage)
         raise
@@ -178,9 +180,9 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
               on_first_ask: Callable[[], None]) -> Callable[[], StudySearch]:
     """Read what the searcher needs (the front for the progress line, the sampler's trials);
     returns the call that builds it, once Ray is up."""
-    heads = fastread.heads(storage, storage.get_study_id_from_name(spec.name))  # every trial's state and values
+    heads = optuna_seam.heads(storage, storage.get_study_id_from_name(spec.name))  # every trial's state and values
     progress = Progress(spec.metric_names, spec.directions, budget,
-                        [list(r.values) for r in fastread.full_rows(study, heads)],
+                        [list(r.values) for r in pareto.full_rows(study, heads)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
     sampling = build_sampler(spec, len(heads), launcher.id if launcher.others_alive else None)
     asks = SamplerStorage(storage, sampling.window, owner=launcher.id)  # the study read lean, trials born owned
@@ -277,10 +279,12 @@ def _sigint_seen() -> Iterator[Callable[[], bool]]:
 def _summary(spec: StudySpec, study: optuna.Study, searcher: StudySearch, budget: int, seconds: float,
              opt: Options) -> None:
     opt.echo(f"done in {seconds:.1f}s: {st.n_complete(study)} COMPLETE of {budget}; "
-             f"states {fastread.counts_by_state(study)}")
+             f"states {optuna_seam.counts_by_state(study)}")
     if searcher.n_failed:
         opt.echo(f"{searcher.n_failed} trial(s) FAILED; their reasons are in the trial user attribute "
                  f"'{st.ATTR_FAIL_REASON}', their logs under {RAY_DIR.resolve() / spec.name}")
     for line in trust.verdict(study):  # no trial learned anything: say so, and why it may be
+        opt.echo(line)
+    for line in constraints.verdict(study):  # no trial met the constraints: say so
         opt.echo(line)
     sys.stdout.flush()

@@ -10,7 +10,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from hpo.spec import StudySpec
-from hpo.study import coordination, fastread
+from hpo.study import constraints, coordination, optuna_seam
 from hpo.study import storage as st
 from hpo.study.settings import ATTR_TRIAL_VERSION
 from hpo.tune.outcome import DETAILS, decide
@@ -76,9 +76,11 @@ class StudySearch(OptunaSearch):
             attrs.update(json.loads(result[DETAILS]))
         if outcome.reason:
             attrs[st.ATTR_FAIL_REASON] = outcome.reason
+        if outcome.state.name == "COMPLETE":  # told before its values: the sampler learns the feasible region
+            attrs.update(constraints.record(ot_trial, self.spec.constraints, {**(result or {}), **attrs}))
         self._store_artifacts(ot_trial, result)
         # one transaction for all of them (a dozen on a trained trial) rather than one each
-        fastread.set_user_attrs(ot_trial, attrs)
+        optuna_seam.set_user_attrs(ot_trial, attrs)
         self.n_failed += outcome.failed
         self._ot_study.tell(ot_trial, outcome.values, state=outcome.state)
         self._completed_trials.add(trial_id)

@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hpo.study.storage import LOGITS
+
 ENV_VAR = "HPO_ARTIFACTS"
 DEFAULT_DIR = Path("storage/artifacts")
 RESULT_KEY = "hpo_artifacts"  # result key: JSON {file name: base64 bytes}
@@ -92,7 +94,6 @@ def per_class_csv(per_class: dict[str, dict[str, float]]) -> bytes:
     return pd.DataFrame(per_class).T.rename_axis("class").to_csv().encode()
 
 
-LOGITS = "logits.npz"  # val / test logits (float16) and labels, in the split's order
 
 
 def logits_npz(arrays: dict[str, Any]) -> bytes:

@@ -13,7 +13,6 @@ Trials a scheduler stopped early are left out everywhere: their values are parti
 """
 from __future__ import annotations
 
-import copy
 import html
 import warnings
 from pathlib import Path
@@ -23,17 +22,17 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hpo.study import fastread, trust
+from hpo.study import optuna_seam, pareto, trust
 from hpo.study import storage as st
 from hpo.study.pareto import front_rows, hypervolume_history, signs
 
 FIGSIZE, DPI = (8, 6), 100  # every PNG is 800 x 600 pixels
 
 
-def per_loss_table(study: optuna.Study, full: list[fastread.Row] | None = None) -> pd.DataFrame:
+def per_loss_table(study: optuna.Study, full: list[optuna_seam.Row] | None = None) -> pd.DataFrame:
     names = st.objective_names(study)
-    trials = fastread.full_rows(study) if full is None else full
-    configs = fastread.user_attrs(study, trials, keys=[st.ATTR_CONFIG])
+    trials = pareto.full_rows(study) if full is None else full
+    configs = optuna_seam.user_attrs(study, trials, keys=[st.ATTR_CONFIG])
     rows = [{"loss": (configs[t.number].get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
              **dict(zip(names, t.values))} for t in trials]
     df = pd.DataFrame(rows)
@@ -64,11 +63,11 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_front(study: optuna.Study, path: Path, full: list[fastread.Row] | None = None,
-               best_rows: list[fastread.Row] | None = None) -> Path:
+def plot_front(study: optuna.Study, path: Path, full: list[optuna_seam.Row] | None = None,
+               best_rows: list[optuna_seam.Row] | None = None) -> Path:
     names = st.objective_names(study)
     fig, ax = _figure()
-    trials = fastread.full_rows(study) if full is None else full
+    trials = pareto.full_rows(study) if full is None else full
     front = {t.number for t in (front_rows(study, trials) if best_rows is None else best_rows)}
     rest = [t for t in trials if t.number not in front]
     ax.scatter([t.values[0] for t in rest], [t.values[-1] for t in rest], c="lightgrey", label="trials")
@@ -118,35 +117,14 @@ def importances(study: optuna.Study) -> tuple[dict[str, dict[str, float]], list[
     return out, problems
 
 
-class _CompleteTrials(optuna.Study):
-    """An empty in-memory study with the directions of the real one whose `get_trials` answers
-    with given COMPLETE trials: all that Optuna's importance evaluators read of a study."""
-
-    def __init__(self, directions: list[Any], trials: list[optuna.trial.FrozenTrial]) -> None:
-        storage = optuna.storages.InMemoryStorage()
-        verbosity = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created in memory" line
-        try:
-            name = optuna.create_study(storage=storage, directions=directions).study_name
-        finally:
-            optuna.logging.set_verbosity(verbosity)
-        super().__init__(study_name=name, storage=storage)
-        self._complete = trials
-
-    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[optuna.trial.FrozenTrial]:
-        if states is not None and optuna.trial.TrialState.COMPLETE not in states:
-            return []
-        return [copy.deepcopy(t) for t in self._complete] if deepcopy else list(self._complete)
-
-
 def _params_and_values(study: optuna.Study) -> optuna.Study:
-    """The study's COMPLETE trials with their params and values only (`fastread.frozen`, no
+    """The study's COMPLETE trials with their params and values only (`optuna_seam.frozen`, no
     attributes), in the order `study.get_trials` gives them: the same importances, without
     loading every trial's attributes."""
-    if fastread.rdb(study) is None:
+    if optuna_seam.rdb(study) is None:
         return study
-    rows = fastread.rows(study, (optuna.trial.TrialState.COMPLETE,))
-    return _CompleteTrials(study.directions, fastread.frozen(study, rows, attrs=False))
+    rows = optuna_seam.rows(study, (optuna.trial.TrialState.COMPLETE,))
+    return optuna_seam.study_of_trials(study.directions, optuna_seam.frozen(study, rows, attrs=False))
 
 
 def plot_importance(imp: dict[str, dict[str, float]], path: Path) -> Path:
@@ -166,7 +144,7 @@ def write_report(study: optuna.Study, out: Path, artifact_store: Any = None) -> 
     """The report in OUT; with an artifact store, the hypervolume history of the post-hoc front
     (hpo.study.posthoc, from the stored validation logits) beside the plain one."""
     out.mkdir(parents=True, exist_ok=True)
-    full = fastread.full_rows(study)  # read once, used by every part below
+    full = pareto.full_rows(study)  # read once, used by every part below
     if not full:
         from hpo.errors import UserError
 
@@ -186,7 +164,7 @@ def write_report(study: optuna.Study, out: Path, artifact_store: Any = None) -> 
     table = per_loss_table(study, full)
     table.to_csv(out / "per_loss.csv")
     kept, _ = trust.collapse(best_rows, lambda r: r.values, lambda r: r.number)  # identical points once
-    best = fastread.frozen(study, kept, attrs=False)
+    best = optuna_seam.frozen(study, kept, attrs=False)
     front = pd.DataFrame([{"trial": t.number, **dict(zip(st.objective_names(study), t.values)), **t.params}
                           for t in best])
     front.to_csv(out / "pareto_front.csv", index=False)
@@ -199,7 +177,7 @@ def _html(study: optuna.Study, history: list[tuple[int, float]], table: pd.DataF
           problems: list[str], post_hoc: list[tuple[int, float]] | None = None, signals: Sequence[str] = ()) -> str:
     final = f"Final hypervolume {history[-1][1]:.4f}" + (
         f" (post-hoc front over every trial's tau curve, validation: {post_hoc[-1][1]:.4f})" if post_hoc else "")
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(fastread.counts_by_state(study).items()))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(optuna_seam.counts_by_state(study).items()))
     cls: Any = study.user_attrs.get("class_counts")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>hpo report: {html.escape(study.study_name)}</title>

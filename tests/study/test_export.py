@@ -108,7 +108,7 @@ def test_hpo_export_onto_a_symlink_exits_2_with_one_line(tmp_path: Path) -> None
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_fastread import make_study
+    from test_optuna_seam import make_study
 
     url = f"sqlite:///{tmp_path / 'hpo.db'}"
     make_study(url, "kept", 5)

@@ -1,7 +1,8 @@
-"""hpo/study/fastread.py reads Optuna's RDB tables with plain SQL: its tables and columns must
-exist, and every reader must give what Optuna's own API gives for the same study. The fronts,
-counts, hypervolume history, export document and report tables built on it must equal those
-of the code before it (rebuilt here from `study.get_trials`, as it was)."""
+"""hpo/study/optuna_seam.py reads and writes Optuna's RDB tables with plain SQL: its tables and
+columns must exist, every reader must give what Optuna's own API gives for the same study, and
+every write must leave what Optuna's calls leave. The fronts, counts, hypervolume history,
+export document and report tables and importances (`study_of_trials`) built on it must equal
+those computed from `study.get_trials` (rebuilt here)."""
 from __future__ import annotations
 
 import math
@@ -16,9 +17,8 @@ import sqlalchemy as sa
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from conftest import bench
 from hpo.study import coordination as co
-from hpo.study import export, fastread, pareto, trust
+from hpo.study import export, optuna_seam, pareto, trust
 from hpo.study import storage as st
 from hpo.views import report
 from pgserver import PostgresServer, pg_bin
@@ -34,9 +34,9 @@ DISTS = {"lr": FloatDistribution(1e-4, 1.0, log=True), "gamma": FloatDistributio
     pytest.mark.postgres, pytest.mark.skipif(not pg_bin("initdb"), reason="no PostgreSQL server binaries")])])
 def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fastread') / 'hpo.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('optuna_seam') / 'hpo.db'}"
         return
-    pg = PostgresServer("fastread-test").start()
+    pg = PostgresServer("optuna_seam-test").start()
     yield pg.url()
     pg.stop()
 
@@ -81,7 +81,7 @@ def studies(url: str) -> tuple[optuna.Study, optuna.Study]:
     return optuna.load_study(study_name="main", storage=st.open_storage(url)), other
 
 
-# --- what the code before fastread did, from study.get_trials --------------------------------
+# --- the same answers, from study.get_trials ---------------------------------------------------
 
 def old_full(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -114,9 +114,9 @@ def old_document(study: optuna.Study, url: str) -> dict:
 
 # --- the schema --------------------------------------------------------------------------------
 
-def test_the_tables_and_columns_fastread_reads_exist_in_optunas_schema(url: str, studies) -> None:
+def test_the_tables_and_columns_optuna_seam_reads_exist_in_optunas_schema(url: str, studies) -> None:
     inspector = sa.inspect(st.open_storage(url).engine)
-    for table, columns in fastread.SCHEMA.items():
+    for table, columns in optuna_seam.SCHEMA.items():
         assert table in inspector.get_table_names(), f"Optuna's RDB schema has no table {table!r} any more"
         have = {c["name"] for c in inspector.get_columns(table)}
         assert set(columns) <= have, f"Optuna's table {table!r} lost columns {set(columns) - have}"
@@ -124,7 +124,7 @@ def test_the_tables_and_columns_fastread_reads_exist_in_optunas_schema(url: str,
 
 def test_the_study_is_read_through_sql(studies) -> None:
     study, _ = studies
-    assert fastread.rdb(study) is not None  # else every test below compares Optuna with itself
+    assert optuna_seam.rdb(study) is not None  # else every test below compares Optuna with itself
 
 
 # --- each reader against Optuna's API ------------------------------------------------------------
@@ -132,29 +132,29 @@ def test_the_study_is_read_through_sql(studies) -> None:
 def test_rows_counts_and_attribute_holders_equal_optunas(studies) -> None:
     study, _ = studies
     trials = study.get_trials(deepcopy=False)
-    assert [(r.number, r.state, r.values) for r in fastread.rows(study)] == \
+    assert [(r.number, r.state, r.values) for r in optuna_seam.rows(study)] == \
         [(t.number, t.state, None if t.values is None else tuple(t.values)) for t in trials]
-    assert fastread.rows(study, (TrialState.FAIL,)) == [r for r in fastread.rows(study) if r.state == TrialState.FAIL]
-    assert fastread.counts_by_state(study) == dict(Counter(t.state.name for t in trials))
-    assert fastread.numbers_with_attr(study, st.ATTR_STOPPED_EARLY) == \
+    assert optuna_seam.rows(study, (TrialState.FAIL,)) == [r for r in optuna_seam.rows(study) if r.state == TrialState.FAIL]
+    assert optuna_seam.counts_by_state(study) == dict(Counter(t.state.name for t in trials))
+    assert optuna_seam.numbers_with_attr(study, st.ATTR_STOPPED_EARLY) == \
         {t.number for t in trials if st.ATTR_STOPPED_EARLY in t.user_attrs}
-    assert any(r.values and -math.inf in r.values for r in fastread.rows(study))
+    assert any(r.values and -math.inf in r.values for r in optuna_seam.rows(study))
     running = [t for t in trials if t.state == TrialState.RUNNING]
-    assert sorted(map(str, fastread.running_owners(study, co.ATTR_OWNER))) == \
+    assert sorted(map(str, optuna_seam.running_owners(study, co.ATTR_OWNER))) == \
         sorted(str(t.user_attrs.get(co.ATTR_OWNER)) for t in running) == ["None", "gone"]
 
 
 def test_params_attributes_and_frozen_trials_equal_optunas(studies) -> None:
     study, _ = studies
     trials = study.get_trials(deepcopy=False)
-    rows = fastread.rows(study)
-    got = fastread.params(study, rows)
+    rows = optuna_seam.rows(study)
+    got = optuna_seam.params(study, rows)
     assert {n: (list(p.items()), d) for n, (p, d) in got.items()} == \
         {t.number: (list(t.params.items()), t.distributions) for t in trials}  # same order too
-    assert fastread.user_attrs(study, rows) == {t.number: t.user_attrs for t in trials}
-    assert fastread.user_attrs(study, rows[:3], keys=[st.ATTR_CONFIG]) == \
+    assert optuna_seam.user_attrs(study, rows) == {t.number: t.user_attrs for t in trials}
+    assert optuna_seam.user_attrs(study, rows[:3], keys=[st.ATTR_CONFIG]) == \
         {t.number: {st.ATTR_CONFIG: t.user_attrs[st.ATTR_CONFIG]} for t in trials[:3]}
-    for f, t in zip(fastread.frozen(study, rows), trials):
+    for f, t in zip(optuna_seam.frozen(study, rows), trials):
         assert (f.number, f.state, f.values, f.params, f.distributions, f.user_attrs) == \
             (t.number, t.state, t.values, t.params, t.distributions, t.user_attrs)
 
@@ -220,10 +220,10 @@ def test_an_in_memory_study_gives_the_same_answers_through_optunas_api(studies) 
     mem = optuna.create_study(directions=study.directions)
     mem.set_user_attr(st.ATTR_OBJECTIVES, OBJECTIVES)
     mem.add_trials([t for t in study.get_trials() if t.state.is_finished()])
-    assert fastread.rdb(mem) is None
+    assert optuna_seam.rdb(mem) is None
     assert [t.number for t in pareto.front(mem)] == [t.number for t in pareto.front(study)]
     assert pareto.hypervolume_history(mem) == pareto.hypervolume_history(study)
-    assert fastread.counts_by_state(mem) == {k: v for k, v in fastread.counts_by_state(study).items()
+    assert optuna_seam.counts_by_state(mem) == {k: v for k, v in optuna_seam.counts_by_state(study).items()
                                              if k in ("COMPLETE", "FAIL")}
 
 
@@ -256,18 +256,17 @@ def test_nondominated_and_the_2d_hypervolume_equal_brute_force(seed: int) -> Non
     assert pareto._hv(flat, [0.0, 0.0]) == _hv_recursive(flat, [0.0, 0.0])  # bit for bit
 
 
-# --- the bench's bulk writer writes what Optuna writes --------------------------------------------
+# --- the bulk writer writes what Optuna writes ------------------------------------------------------
 
-def test_the_benchs_bulk_rows_read_back_as_optunas_add_trials(tmp_path: Path) -> None:
-    scale = bench("storage_scale")
+def test_trials_added_in_bulk_read_back_as_optunas_add_trials(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'b.db'}"
     backing = st.open_storage(url)
     rng = random.Random(0)
-    trials = [_trial(rng, i) for i in range(30) if i != 14]  # the bench writes finite values only
+    trials = [_trial(rng, i) for i in range(30) if i != 14]  # the bulk writer writes finite values only
     a = optuna.create_study(study_name="a", storage=backing, directions=["maximize", "minimize"])
     b = optuna.create_study(study_name="b", storage=backing, directions=["maximize", "minimize"])
     a.add_trials(trials)
-    scale.bulk_add(backing, b, trials)
+    optuna_seam.add_finished_trials(backing, b, trials)
 
     def seen(s: optuna.Study) -> list:
         return [(t.number, t.state, t.values, t.params, t.distributions, t.user_attrs, t.datetime_start,
@@ -278,10 +277,10 @@ def test_the_benchs_bulk_rows_read_back_as_optunas_add_trials(tmp_path: Path) ->
 
 def test_many_trials_are_read_by_one_study_wide_query_with_the_same_result(studies, monkeypatch) -> None:
     study, _ = studies
-    rows = fastread.rows(study)
-    few = (fastread.params(study, rows), fastread.user_attrs(study, rows[::2]))
-    monkeypatch.setattr(fastread, "CHUNK", 5)  # 4 x 5 < the trials asked for: the study-wide branch
-    assert (fastread.params(study, rows), fastread.user_attrs(study, rows[::2])) == few
+    rows = optuna_seam.rows(study)
+    few = (optuna_seam.params(study, rows), optuna_seam.user_attrs(study, rows[::2]))
+    monkeypatch.setattr(optuna_seam, "CHUNK", 5)  # 4 x 5 < the trials asked for: the study-wide branch
+    assert (optuna_seam.params(study, rows), optuna_seam.user_attrs(study, rows[::2])) == few
 
 
 def test_set_user_attrs_writes_what_optunas_calls_write_in_one_go(url: str) -> None:
@@ -293,7 +292,7 @@ def test_set_user_attrs_writes_what_optunas_calls_write_in_one_go(url: str) -> N
     a, b = ours.ask(), theirs.ask()
     a.set_user_attr("n", 1)  # an earlier value of a key is replaced, as Optuna replaces it
     b.set_user_attr("n", 1)
-    fastread.set_user_attrs(a, attrs)
+    optuna_seam.set_user_attrs(a, attrs)
     for key, value in attrs.items():
         b.set_user_attr(key, value)
     ours.tell(a, [0.5, 0.5])
@@ -301,10 +300,10 @@ def test_set_user_attrs_writes_what_optunas_calls_write_in_one_go(url: str) -> N
     fresh = optuna.load_study(study_name="attrs-ours", storage=st.open_storage(url))
     assert fresh.trials[0].user_attrs == optuna.load_study(study_name="attrs-theirs", storage=storage).trials[0].user_attrs
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # a finished trial refuses, as in Optuna
-        fastread.set_user_attrs(a, {"late": 1})
+        optuna_seam.set_user_attrs(a, {"late": 1})
     memory = optuna.create_study(directions=["maximize", "minimize"])  # no RDB: Optuna's own calls
     trial = memory.ask()
-    fastread.set_user_attrs(trial, attrs)
+    optuna_seam.set_user_attrs(trial, attrs)
     assert memory.trials[0].user_attrs == attrs
 
 
@@ -314,6 +313,6 @@ def test_study_user_attrs_are_deleted_by_key(url: str) -> None:
         study.set_user_attr(key, {"v": key})
     other = optuna.create_study(study_name="attrs-delete-other", storage=st.open_storage(url))
     other.set_user_attr("drop1", 1)
-    fastread.delete_study_user_attrs(study, ["drop1", "drop2"])
+    optuna_seam.delete_study_user_attrs(study, ["drop1", "drop2"])
     assert optuna.load_study(study_name="attrs-delete", storage=st.open_storage(url)).user_attrs == {"keep": {"v": "keep"}}
     assert other.user_attrs == {"drop1": 1}  # another study's attribute of that name stays

@@ -150,7 +150,7 @@ def test_a_read_only_postgresql_database_is_read_by_status_and_export_and_a_laun
         server: PostgresServer, tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from test_fastread import make_study
+    from test_optuna_seam import make_study
 
     admin = sa.create_engine(server.url().replace("postgresql://", "postgresql+psycopg://"),
                              isolation_level="AUTOCOMMIT")
@@ -185,7 +185,7 @@ def test_a_password_with_at_colon_slash_and_percent_works_encoded_and_never_show
     import sqlalchemy as sa
     from urllib.parse import quote
 
-    from test_fastread import make_study
+    from test_optuna_seam import make_study
 
     admin = sa.create_engine(server.url().replace("postgresql://", "postgresql+psycopg://"),
                              isolation_level="AUTOCOMMIT")

@@ -10,10 +10,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpo.study import fastread
+from hpo.study import optuna_seam
 from hpo.study import storage as st
 from hpo.study.sampler_storage import SamplerStorage
-from test_fastread import DISTS, make_study, url  # noqa: F401 - url: the SQLite / PostgreSQL fixture
+from test_optuna_seam import DISTS, make_study, url  # noqa: F401 - url: the SQLite / PostgreSQL fixture
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 FIELDS = ("number", "state", "values", "params", "distributions", "system_attrs", "intermediate_values",
@@ -21,7 +21,7 @@ FIELDS = ("number", "state", "values", "params", "distributions", "system_attrs"
 
 
 def _study(url: str, name: str) -> optuna.Study:
-    """test_fastread's study (user attributes, FAIL, an infinite value, RUNNING, WAITING), plus
+    """test_optuna_seam's study (user attributes, FAIL, an infinite value, RUNNING, WAITING), plus
     what only samplers read: a PRUNED trial with intermediate values and system attributes."""
     make_study(url, f"{name}-other", 10)  # another study in the same storage: its rows must not leak in
     study = make_study(url, name)
@@ -63,13 +63,13 @@ def test_finished_trials_are_read_once_and_unfinished_ones_again(url: str, monke
     lean = SamplerStorage(st.open_storage(url))
     study_id = lean.get_study_id_from_name("incremental")
     calls: list[tuple[int, list[int]]] = []
-    read = fastread.sampler_trials
+    read = optuna_seam.sampler_trials
 
     def counted(storage, sid, newer_than, also=()):
         calls.append((newer_than, sorted(also)))
         return read(storage, sid, newer_than, also)
 
-    monkeypatch.setattr(fastread, "sampler_trials", counted)
+    monkeypatch.setattr(optuna_seam, "sampler_trials", counted)
     first = lean.get_all_trials(study_id)
     running = [t for t in first if not t.state.is_finished()]
     assert calls[-1] == (-1, [])
@@ -123,8 +123,8 @@ def test_a_window_shows_the_last_finished_trials_the_whole_front_and_every_unfin
     study_id = lean.get_study_id_from_name("window")
     sgn = pareto.signs(study.directions)
     whole: list[int] = []  # trials read whole (params, attributes): only those the window shows
-    read = fastread.sampler_trials
-    monkeypatch.setattr(fastread, "sampler_trials", lambda *a: whole.extend(t.number for t in read(*a)) or read(*a))
+    read = optuna_seam.sampler_trials
+    monkeypatch.setattr(optuna_seam, "sampler_trials", lambda *a: whole.extend(t.number for t in read(*a)) or read(*a))
 
     def expected() -> list[int]:
         every = study._storage.get_all_trials(study_id, deepcopy=False)
@@ -136,7 +136,7 @@ def test_a_window_shows_the_last_finished_trials_the_whole_front_and_every_unfin
     assert len(study.trials) > 40 and [t.number for t in lean.get_all_trials(study_id)] == expected()
     assert sorted(whole) == expected()  # the first read passed over the trials it will never show
     given = SamplerStorage(st.open_storage(url), window=5)  # the launch hands over the heads it has read
-    given.warm("window", fastread.heads(given.backend, study_id))
+    given.warm("window", optuna_seam.heads(given.backend, study_id))
     assert [t.number for t in given.get_all_trials(study_id)] == expected()
     # new trials arrive: one that dominates the whole front, then ten ordinary ones; the window
     # moves, the old front leaves it (dominated), the new best stays however old it gets

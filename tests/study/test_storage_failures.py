@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, write_study
-from test_fastread import make_study
+from test_optuna_seam import make_study
 
 HPO = [sys.executable, "-m", "hpo.cli"]
 
