@@ -26,7 +26,8 @@ END = "<!-- end of generated reference -->"
 
 # the top-level sections that are not trial settings, in the order TOP_LEVEL lists them
 RUN_SECTIONS: dict[str, Table] = {"sampler": schema.SAMPLER, "scheduler": schema.SCHEDULER,
-                                  "budget": schema.BUDGET, "resources": schema.RESOURCES}
+                                  "budget": schema.BUDGET, "resources": schema.RESOURCES,
+                                  "warm_start": schema.WARM_START}
 
 
 def _value(v: Any) -> str:
@@ -100,7 +101,13 @@ def render() -> str:
               + ", ".join(f"`{t}`" for t in schema.PARAM_TYPES) + ".", "",
               "### `objectives`", "",
               "A list of `{name, direction}`; `name` is one of " + ", ".join(f"`{m}`" for m in schema.METRICS)
-              + ", each a fraction in [0, 1], higher is better.", ""]
+              + ", each a fraction in [0, 1], higher is better.", "",
+              "### `constraints`", "",
+              "A list of `{metric, min}` or `{metric, max}` ([constraints.md](constraints.md)); `metric` is one of "
+              + ", ".join(f"`{m}`" for m in schema.CONSTRAINT_METRICS) + "; "
+              + ", ".join(f"`{m}`" for m in schema.PER_CLASS_METRICS) + " also take `class` (a class name or "
+              "index). " + ", ".join(f"`{m}`" for m in schema.CONSTRAINT_COSTS)
+              + " are a trial's cost (seconds, MB); the others are fractions in [0, 1].", ""]
     for name, table in RUN_SECTIONS.items():
         lines += _section(name, table, catalog)
     return "\n".join([*lines, END]) + "\n"

@@ -19,9 +19,10 @@ import yaml
 from hpo.errors import SHOWN_CHARS, SpecError, shown, unknown_name
 from hpo.spec import catalog
 from hpo.spec.options import Option, Table
-from hpo.spec.schema import (BUDGET, METRICS, PARAM_KEYS, PARAM_TYPES, RESOURCES, SAMPLER, SCHEDULER, SEARCHABLE,
-                             SECTIONS, TOP_LEVEL)
-from hpo.spec.study import Objective, Param, StudySpec, resolve_entries
+from hpo.spec.schema import (BUDGET, CONSTRAINT_COSTS, CONSTRAINT_KEYS, CONSTRAINT_METRICS, METRICS, PARAM_KEYS,
+                             PARAM_TYPES, PER_CLASS_METRICS, RESOURCES, SAMPLER, SCHEDULER, SEARCHABLE, SECTIONS,
+                             TOP_LEVEL, WARM_START)
+from hpo.spec.study import Constraint, Objective, Param, StudySpec, WarmStart, resolve_entries
 
 
 # a study name: it becomes a file name, a folder name and a database key, so no slashes, no
@@ -151,6 +152,7 @@ def parse_spec(raw: Any, file: str, default_name: str = "study") -> StudySpec:
         sampler=sampler, scheduler=scheduler, n_trials=budget["n_trials"], max_concurrent=budget["max_concurrent"],
         retries=budget["retries"], max_failed=budget["max_failed"],
         cpu=float(res["cpu"]), gpu=float(res["gpu"]), raw=raw,
+        constraints=v.constraints(raw.get("constraints")), warm_start=v.warm_start(raw.get("warm_start"), study_name),
     )
 
 
@@ -417,3 +419,52 @@ class Validator:
             self.fail("objectives", [o.name for o in out], "an objective is listed twice")
         return tuple(out)
 
+
+    def constraints(self, d: Any) -> tuple[Constraint, ...]:
+        """`constraints:` a list of requirements on recorded metrics (hpo.study.constraints)."""
+        if d is None:
+            return ()
+        if not isinstance(d, list):
+            self.fail("constraints", d, "must be a list of {metric, min} or {metric, max}",
+                      "e.g. `constraints: [{metric: recall, class: bad, min: 0.9}]`")
+        out = [self.constraint(c, f"constraints[{i}]") for i, c in enumerate(d)]
+        seen = [str(c) for c in out]
+        for i, text in enumerate(seen):
+            if text in seen[:i]:
+                self.fail(f"constraints[{i}]", d[i], f"repeats constraints[{seen.index(text)}]", "give it once")
+        return tuple(out)
+
+    def constraint(self, c: Any, where: str) -> Constraint:
+        self.known_keys(c, CONSTRAINT_KEYS, where)
+        metric = c.get("metric")
+        if metric not in CONSTRAINT_METRICS:
+            self.fail(f"{where}.metric", metric, unknown_name("metric", metric, CONSTRAINT_METRICS),
+                      f"{', '.join(PER_CLASS_METRICS)} also take `class:` (a class name or index)")
+        cls = c.get("class")
+        if metric in PER_CLASS_METRICS and (isinstance(cls, bool) or not isinstance(cls, (str, int))):
+            self.fail(f"{where}.class", cls, f"{metric} is measured per class: name the class",
+                      "add e.g. `class: bad` (a class name, or its index)")
+        if metric not in PER_CLASS_METRICS and cls is not None:
+            self.fail(f"{where}.class", cls, f"{metric} is not a per-class metric",
+                      f"per-class metrics: {', '.join(PER_CLASS_METRICS)}; or drop `class:`")
+        bounds = [k for k in ("min", "max") if k in c]
+        if len(bounds) != 1:
+            self.fail(where, c, "needs exactly one of min or max",
+                      "e.g. `min: 0.9`; bound a metric from both sides with two constraints")
+        key = bounds[0]
+        kind = Option("number", low=0) if metric in CONSTRAINT_COSTS else Option("number", low=0, high=1)
+        bound = float(self.check(f"{where}.{key}", c[key], kind))
+        return Constraint(metric, low=bound if key == "min" else None, high=bound if key == "max" else None, cls=cls)
+
+    def warm_start(self, d: Any, study_name: str) -> WarmStart | None:
+        """`warm_start: {study: NAME, top: K, storage: URL}` (hpo.study.warm_start)."""
+        if d is None:
+            return None
+        got = self.table("warm_start", WARM_START, d)
+        name = got.get("study")
+        if not isinstance(name, str) or not STUDY_NAME.fullmatch(name):
+            self.fail("warm_start.study", name, "needs the name of an earlier study",
+                      f"a study name is {STUDY_NAME_RULE}")
+        if name == study_name:
+            self.fail("warm_start.study", name, "is this study itself", "name an earlier, other study")
+        return WarmStart(name, int(got["top"]), got["storage"])

@@ -128,8 +128,25 @@ BUDGET = Table({
 })
 RESOURCES = Table({"cpu": Num(1, 0, low_open=True), "gpu": Num(0, low=0)})
 
-TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "sampler", "scheduler", "budget",
-             "resources")
+# `constraints:` a list of {metric, min | max} (and `class` for a per-class metric), each a
+# requirement a trial must meet to count (hpo.study.constraints). What each may bound:
+# fractions in [0, 1] (every objective metric, two recall summaries, a class's own metrics) ...
+CONSTRAINT_FRACTIONS: tuple[str, ...] = (*METRICS, "minority_recall", "worst_class_recall")
+PER_CLASS_METRICS: tuple[str, ...] = ("recall", "precision", "f1")  # these need `class:` (a name or an index)
+# ... and a trial's cost: seconds of its run, peak GPU memory in MB (CUDA trials only)
+CONSTRAINT_COSTS: tuple[str, ...] = ("seconds", "gpu_mem_peak_mb")
+CONSTRAINT_METRICS: tuple[str, ...] = (*CONSTRAINT_FRACTIONS, *PER_CLASS_METRICS, *CONSTRAINT_COSTS)
+CONSTRAINT_KEYS = ("metric", "class", "min", "max")
+
+# `warm_start:` the first trials of a new study are the best configs of an earlier one (hpo.study.warm_start)
+WARM_START = Table({
+    "study": Str(doc="the earlier study's name"),
+    "top": Int(5, low=1, doc="how many of its Pareto-best trials to start from"),
+    "storage": Option("str", None, doc="its database URL; default: this study's storage"),
+})
+
+TOP_LEVEL = ("study", "description", *SECTIONS, "minority", "search", "objectives", "constraints", "sampler",
+             "scheduler", "budget", "resources", "warm_start")
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "complement", "when")
 PARAM_TYPES = ("float", "int", "categorical")
 # sections whose fields (and whose selected entries' options) `search:` may name, first match wins

@@ -50,6 +50,45 @@ class Objective:
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """A requirement on a recorded metric: `metric` >= `low` (min) or <= `high` (max). `cls`: the
+    class (name or index) of a per-class metric (recall, precision, f1), else None."""
+
+    metric: str
+    low: float | None = None
+    high: float | None = None
+    cls: str | int | None = None
+
+    @property
+    def label(self) -> str:
+        """What was measured, e.g. `recall[bad]`: the key its values are stored under."""
+        return self.metric if self.cls is None else f"{self.metric}[{self.cls}]"
+
+    def __str__(self) -> str:
+        return f"{self.label} >= {self.low:g}" if self.low is not None else f"{self.label} <= {self.high:g}"
+
+    def violation(self, value: float) -> float:
+        """How far `value` misses the bound: <= 0 when met (Optuna's convention for constraints)."""
+        return self.low - value if self.low is not None else value - self.high
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"metric": self.metric}
+        if self.cls is not None:
+            out["class"] = self.cls
+        out["min" if self.low is not None else "max"] = self.low if self.low is not None else self.high
+        return out
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Start from the Pareto-best configs of an earlier study (`storage`: None = this one's)."""
+
+    study: str
+    top: int = 5
+    storage: str | None = None
+
+
+@dataclass(frozen=True)
 class StudySpec:
     name: str
     path: str
@@ -67,6 +106,8 @@ class StudySpec:
     cpu: float
     gpu: float
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    constraints: tuple[Constraint, ...] = ()
+    warm_start: WarmStart | None = None
 
     @property
     def metric_names(self) -> list[str]:

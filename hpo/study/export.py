@@ -23,19 +23,23 @@ EXPORT_BYTES = 64 << 20  # an export of thousands of Pareto-best configs is a fe
 EXPORT_FIX = "give a file written by `hpo export --study NAME --out FILE`"
 
 
-def rows(study: optuna.Study) -> list[dict[str, Any]]:
+def rows(study: optuna.Study, include_infeasible: bool = False) -> list[dict[str, Any]]:
+    """The front's trials (those that missed a constraint only with `include_infeasible`)."""
     names = st.objective_names(study)
     return [{"trial": t.number, "values": dict(zip(names, t.values)), "params": dict(t.params),
-             "config": t.user_attrs.get(st.ATTR_CONFIG)} for t in pareto.front(study)]
+             "config": t.user_attrs.get(st.ATTR_CONFIG)} for t in pareto.front(study, include_infeasible)]
 
 
-def document(study: optuna.Study, url: str, out: str | Path | None = None) -> dict[str, Any]:
+def document(study: optuna.Study, url: str, out: str | Path | None = None,
+             include_infeasible: bool = False) -> dict[str, Any]:
     """The export: identical front points once, and the front's trust signals (hpo.study.trust);
-    with `out`, the re-train spread `hpo train` recorded beside that file."""
-    from hpo.study import trust
+    with `out`, the re-train spread `hpo train` recorded beside that file; the study's
+    constraints, when it has any (hpo.study.constraints)."""
+    from hpo.study import constraints, trust
 
     doc = {"study": study.study_name, "storage": st.redact(url),
-           "objectives": study.user_attrs.get(st.ATTR_OBJECTIVES), "configs": rows(study)}
+           "objectives": study.user_attrs.get(st.ATTR_OBJECTIVES), "configs": rows(study, include_infeasible)}
+    doc.update(constraints.export_fields(study, include_infeasible))
     return trust.annotate(doc, study, out)
 
 

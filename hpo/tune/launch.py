@@ -33,7 +33,8 @@ from hpo.study.space import DefineByRun, build_sampler
 from hpo.tune import RAY_DIR
 from hpo.tune.data_check import DataCheck
 from hpo.tune.mo_asha import SCHEDULERS
-from hpo.tune.ray_start import RAY_LOGGERS, RayStart
+from hpo.tune import ray_seam
+from hpo.tune.ray_start import RayStart
 from hpo.tune.searcher import StudySearch
 from hpo.train import preflight
 from hpo.tune.trainable import trainable
@@ -101,8 +102,7 @@ def launch(spec: StudySpec, url: str, **flags: Any) -> LaunchResult:
 def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_check: DataCheck) -> LaunchResult:
     if not opt.verbose:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-    splits = data_check.result()  # every check `hpo check` runs passes before the storage is touched
-    constraints.check_classes(spec, splits.class_names)
+    splits = constraints.checked(spec, data_check.result())  # every check `hpo check` runs, before the storage
     _check_resources(spec, opt, ray_start)
     storage = st.open_storage(url)
     if data_check.remembered is not None:
@@ -111,7 +111,6 @@ def _launch(spec: StudySpec, url: str, opt: Options, ray_start: RayStart, data_c
     opt.echo(f"class counts (train / val / test):\n{preflight.class_table(spec, splits)}")
     existed = spec.name in st.study_names(storage)
     study = st.open_study(spec, storage)
-    constraints.settle(study, spec)  # recorded; other constraints than its trials ran under refused
     version = settings.settle(study, spec, opt.allow_changed_settings, settings.data_record(splits, data_check.digest))
     st.record_data(study, splits)  # what the long-tail cut produced, for the dashboard and readers
     note = notes.Later(study, spec, splits)  # written once the first trial is asked (or at the end)
@@ -180,6 +179,7 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
               on_first_ask: Callable[[], None]) -> Callable[[], StudySearch]:
     """Read what the searcher needs (the front for the progress line, the sampler's trials);
     returns the call that builds it, once Ray is up."""
+    constraints.settle(study, spec)  # recorded; other constraints than its trials ran under refused
     heads = optuna_seam.heads(storage, storage.get_study_id_from_name(spec.name))  # every trial's state and values
     progress = Progress(spec.metric_names, spec.directions, budget,
                         [list(r.values) for r in pareto.full_rows(study, heads)],
@@ -206,10 +206,8 @@ def _ray_session(spec: StudySpec, opt: Options, ray_start: RayStart) -> Iterator
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space` argument took")
     ray_start.wait()
     if not opt.verbose:
-        for name in RAY_LOGGERS:  # ray.init set its own level on "ray"
-            logging.getLogger(name).setLevel(logging.ERROR)
-        # a filter acts only on records logged to its own logger, not on those of child loggers
-        logging.getLogger("ray.tune.execution.tune_controller").addFilter(_QuietStorageFailures())
+        ray_seam.set_ray_log_level(logging.ERROR)  # ray.init set its own level on "ray"
+        ray_seam.filter_trial_errors(_QuietStorageFailures())
     # checked before the study was opened too; a local Ray can still see fewer cores than the
     # machine has (a container's CPU quota)
     preflight.check_resources(spec, ray.cluster_resources(), "the Ray cluster")
