@@ -20,17 +20,7 @@ import time
 from pathlib import Path
 
 from hpo.tune import RAY_DIR
-
-# Ray's telemetry, its web UI and per-trial JSON/CSV/TensorBoard loggers: none is needed here,
-# and the loggers alone cost ~35 ms per trial on 2 cores (bench/overhead.py). Ray's idle workers
-# started ahead of need when the driver connects import Ray while the launch reads the study, and
-# Tune's trial actors did not wait for them: without them the first trial was asked and finished
-# sooner (bench/launch_start.py). Set before Ray starts: its processes and the workers they start
-# inherit the environment.
-ENV = {"RAY_USAGE_STATS_ENABLED": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
-       "RAY_AIR_NEW_OUTPUT": "0", "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1e9",
-       "RAY_prestart_worker_first_driver": "0"}
-RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air")
+from hpo.tune.ray_seam import ENV, set_ray_log_level
 
 
 class RayStart:
@@ -47,8 +37,7 @@ class RayStart:
 
         self.error: BaseException | None = None
         if not verbose:  # before init: it logs its start-up at INFO
-            for name in RAY_LOGGERS:
-                logging.getLogger(name).setLevel(logging.ERROR)
+            set_ray_log_level(logging.ERROR)
         self._thread: threading.Thread | None = None
         self._ready, self._release = threading.Event(), threading.Event()
         self._used = False  # set by `wait`: Tune needed this Ray
@@ -103,8 +92,7 @@ class RayStart:
         if self._used:
             self._thread.join()
             return
-        for name in RAY_LOGGERS:  # Ray logs the ends of the processes it waits on or shuts down: not news
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        set_ray_log_level(logging.CRITICAL + 1)  # Ray logs the ends of the processes it waits on or shuts down
         end_ray_processes()
         if not self._ready.is_set():  # `ray.init` still under way may have started more meanwhile
             time.sleep(0.5)

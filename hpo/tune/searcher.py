@@ -13,6 +13,7 @@ from hpo.spec import StudySpec
 from hpo.study import constraints, coordination, optuna_seam
 from hpo.study import storage as st
 from hpo.study.settings import ATTR_TRIAL_VERSION
+from hpo.tune import ray_seam
 from hpo.tune.outcome import DETAILS, decide
 from hpo.views import artifacts
 from hpo.views.progress import Progress
@@ -36,26 +37,25 @@ class StudySearch(OptunaSearch):
         # Ray pickles the searcher into its experiment folder (tuner.pkl, searcher state). The
         # storage, the study and its trials carry the database URL and password, and the
         # database already holds all of it: leave them out.
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("_storage", "_ot_study", "_ot_trials", "on_first_ask")}
+        return ray_seam.picklable_state(self, leave_out=("on_first_ask",))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
             pickle.dump(self.__getstate__(), f)
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        if trial_id in self._ot_trials:
+        if trial_id in ray_seam.asked(self):
             return super().suggest(trial_id)
         if self.n_failed >= self.spec.max_failed:
             return Searcher.FINISHED  # the space or the machine is broken: stop burning trials
-        with coordination.budget_lock(self._storage, self._study_name):
-            complete, running = coordination.counts(self._ot_study)
+        with coordination.budget_lock(ray_seam.ot_storage(self), ray_seam.study_name(self)):
+            complete, running = coordination.counts(ray_seam.ot_study(self))
             if complete >= self.budget:
                 return Searcher.FINISHED
             if complete + running >= self.budget:
                 return None  # the running trials may still fill the budget: ask again later
             config = super().suggest(trial_id)
-            self._ot_trials[trial_id].set_user_attr(coordination.ATTR_OWNER, self.launcher_id)
+            ray_seam.asked(self)[trial_id].set_user_attr(coordination.ATTR_OWNER, self.launcher_id)
         self.progress.trial_started()
         if self.on_first_ask is not None:
             self.on_first_ask, first = None, self.on_first_ask
@@ -63,9 +63,10 @@ class StudySearch(OptunaSearch):
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        asked, told = ray_seam.asked(self), ray_seam.told(self)
+        if trial_id in told or trial_id not in asked:
             return
-        ot_trial = self._ot_trials[trial_id]
+        ot_trial = asked[trial_id]
         outcome = decide(result, error, self.metric)
         attrs = {st.ATTR_CONFIG: self.spec.trial_config(ot_trial.params), "ray_trial_id": trial_id}
         if self.settings_version:  # readers take a trial without it as version 0
@@ -82,8 +83,8 @@ class StudySearch(OptunaSearch):
         # one transaction for all of them (a dozen on a trained trial) rather than one each
         optuna_seam.set_user_attrs(ot_trial, attrs)
         self.n_failed += outcome.failed
-        self._ot_study.tell(ot_trial, outcome.values, state=outcome.state)
-        self._completed_trials.add(trial_id)
+        ray_seam.ot_study(self).tell(ot_trial, outcome.values, state=outcome.state)
+        told.add(trial_id)
         self.n_done += 1
         self.progress.trial_finished(ot_trial.number, outcome.state.name, outcome.values, outcome.reason,
                                      outcome.stopped_at)
@@ -96,19 +97,20 @@ class StudySearch(OptunaSearch):
         launch sweeps. With `requeue` their parameters are queued once more, for the next launch."""
         from optuna.trial import TrialState
 
-        st.release_log_space(self._storage)  # SQLite: the WAL's space first, or this write fails too
+        st.release_log_space(ray_seam.ot_storage(self))  # SQLite: the WAL's space first, or this write fails too
         ended: list[int] = []
         left: list[int] = []
-        for trial_id, ot_trial in self._ot_trials.items():
-            if trial_id in self._completed_trials:
+        study, told = ray_seam.ot_study(self), ray_seam.told(self)
+        for trial_id, ot_trial in ray_seam.asked(self).items():
+            if trial_id in told:
                 continue
             try:
                 ot_trial.set_user_attr(st.ATTR_FAIL_REASON, reason)
-                self._ot_study.tell(ot_trial, state=TrialState.FAIL)
+                study.tell(ot_trial, state=TrialState.FAIL)
                 ended.append(ot_trial.number)
                 if requeue and ot_trial.params and coordination.ATTR_RETRY_OF not in ot_trial.user_attrs:
-                    self._ot_study.enqueue_trial(ot_trial.params, user_attrs={coordination.ATTR_RETRY_OF:
-                                                                              ot_trial.number}, skip_if_exists=False)
+                    study.enqueue_trial(ot_trial.params, user_attrs={coordination.ATTR_RETRY_OF: ot_trial.number},
+                                        skip_if_exists=False)
             except Exception:  # noqa: BLE001 - still full: leave it to the sweep, say so
                 left.append(ot_trial.number)
         return ended, left
