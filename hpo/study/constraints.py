@@ -23,7 +23,7 @@ import optuna
 from hpo.errors import SpecError, UserError
 from hpo.spec.schema import PER_CLASS_METRICS
 from hpo.spec.study import Constraint, StudySpec
-from hpo.study import optuna_seam, pareto
+from hpo.study import optuna_seam, settings
 
 ATTR_MEASURED = "hpo_constraint_values"  # trial: {label: the value measured, None when not recorded}
 ATTR_INFEASIBLE = "hpo_infeasible"  # trial: [the constraints it missed]; absent when it met them all
@@ -148,7 +148,7 @@ def lines(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None, in
     constraints = of_study(study)
     if not constraints:
         return []
-    full = pareto.full_rows(study) if full is None else full
+    full = settings.full_rows(study) if full is None else full
     kept, by = split(study, full)
     out = [f"constraints: {', '.join(map(str, constraints))}"]
     n_out = len(full) - len(kept)
@@ -162,7 +162,7 @@ def lines(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None, in
 def verdict(study: optuna.Study) -> list[str]:
     """The line a launch ends with when no full trial met the constraints (none otherwise)."""
     constraints = of_study(study)
-    full = pareto.full_rows(study) if constraints else []
+    full = settings.full_rows(study) if constraints else []
     return [none_met(constraints, len(full))] if full and not feasible(study, full) else []
 
 
@@ -177,7 +177,7 @@ def export_fields(study: optuna.Study, included: bool) -> dict[str, Any]:
     stated = of_study(study)
     if not stated:
         return {}
-    full = pareto.full_rows(study)
+    full = settings.full_rows(study)
     kept, by = split(study, full)
     return {"constraints": [str(c) for c in stated], "infeasible_included": included,
             "infeasible": {"trials": len(full) - len(kept), "of": len(full), "by_constraint": dict(by)}}

@@ -10,10 +10,9 @@ import math
 from typing import Any, Iterable, Sequence, TypeVar
 
 import optuna
-from optuna.trial import TrialState
 
-from hpo.study import optuna_seam
-from hpo.study.settings import ATTR_CHANGES, ATTR_TRIAL_VERSION, ATTR_VERSION
+from hpo.study import constraints, optuna_seam, settings
+from hpo.study.settings import ATTR_TRIAL_VERSION, ATTR_VERSION
 from hpo.study.storage import ATTR_STOPPED_EARLY
 
 Point = Sequence[float]
@@ -110,30 +109,13 @@ def nondominated(trials: Sequence[T], sgn: Sequence[int]) -> list[T]:
     return [trials[i] for i in sorted(kept)]
 
 
-def full_rows(study: optuna.Study, of: Sequence[optuna_seam.Row] | None = None) -> list[optuna_seam.Row]:
-    """COMPLETE trials that ran all their epochs (no `hpo_stopped_early`) under the study's
-    current fixed settings (hpo.study.settings), in number order; of the study's `rows` (or
-    `heads`) `of`, when the caller has read them."""
-    stopped = optuna_seam.numbers_with_attr(study, ATTR_STOPPED_EARLY)
-    of = optuna_seam.rows(study, (TrialState.COMPLETE,)) if of is None else of
-    full = [r for r in of if r.state == TrialState.COMPLETE and r.number not in stopped]
-    attrs = study.user_attrs
-    if ATTR_CHANGES not in attrs:  # settings never changed: every trial trained under version 0
-        return full
-    version = attrs.get(ATTR_VERSION, 0)
-    tagged = optuna_seam.user_attrs(study, full, [ATTR_TRIAL_VERSION])
-    return [r for r in full if tagged.get(r.number, {}).get(ATTR_TRIAL_VERSION, 0) == version]
-
-
 def front_rows(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None,
                include_infeasible: bool = False) -> list[optuna_seam.Row]:
     """The Pareto front as values and numbers only (optuna_seam rows), sorted as `front` sorts;
-    `full`: the study's `full_rows`, when the caller has them already. Trials that missed one of
+    `full`: the study's `settings.full_rows`, when the caller has them already. Trials that missed one of
     the study's constraints are left out unless `include_infeasible` (hpo.study.constraints)."""
-    from hpo.study import constraints  # it reads full_rows from here
-
     sgn = signs(study.directions)
-    full = full_rows(study) if full is None else full
+    full = settings.full_rows(study) if full is None else full
     best = nondominated(full if include_infeasible else constraints.feasible(study, full), sgn)
     return sorted(best, key=lambda t: (-sgn[0] * t.values[0], t.number))
 
@@ -147,7 +129,7 @@ def front(study: optuna.Study, include_infeasible: bool = False) -> list[optuna.
 def hypervolume_history(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None) -> list[tuple[int, float]]:
     """(trial number, hypervolume of the front of the full trials so far), in trial order. The
     reference point is the worst value of a [0, 1] metric: 0 when maximised, 1 when minimised."""
-    rows = full_rows(study) if full is None else full
+    rows = settings.full_rows(study) if full is None else full
     return growing_hypervolume(((t.number, [t.values]) for t in rows), signs(study.directions))
 
 

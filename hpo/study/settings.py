@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.trial import TrialState
 
 from hpo.errors import UserError
 from hpo.spec import StudySpec
+from hpo.study import optuna_seam
+from hpo.study.storage import ATTR_STOPPED_EARLY
 
 ATTR_FIXED = "hpo_fixed"  # study: the fixed settings, flattened (dotted keys)
 ATTR_VERSION = "hpo_settings_version"  # study: the current version, 0 at creation
@@ -132,3 +135,18 @@ def settle(study: optuna.Study, spec: StudySpec, allow_changed: bool, data: dict
         study.set_user_attr(ATTR_DATA, data)
     study.set_user_attr(ATTR_VERSION, version + 1)
     return version + 1
+
+
+def full_rows(study: optuna.Study, of: Sequence[optuna_seam.Row] | None = None) -> list[optuna_seam.Row]:
+    """COMPLETE trials that ran all their epochs (no `hpo_stopped_early`) under the study's
+    current fixed settings (this module), in number order; of the study's `rows` (or
+    `heads`) `of`, when the caller has read them."""
+    stopped = optuna_seam.numbers_with_attr(study, ATTR_STOPPED_EARLY)
+    of = optuna_seam.rows(study, (TrialState.COMPLETE,)) if of is None else of
+    full = [r for r in of if r.state == TrialState.COMPLETE and r.number not in stopped]
+    attrs = study.user_attrs
+    if ATTR_CHANGES not in attrs:  # settings never changed: every trial trained under version 0
+        return full
+    version = attrs.get(ATTR_VERSION, 0)
+    tagged = optuna_seam.user_attrs(study, full, [ATTR_TRIAL_VERSION])
+    return [r for r in full if tagged.get(r.number, {}).get(ATTR_TRIAL_VERSION, 0) == version]

@@ -38,7 +38,7 @@ from typing import Any, Callable, Hashable, Sequence, TypeVar
 import optuna
 from optuna.distributions import CategoricalDistribution
 
-from hpo.study import optuna_seam, pareto
+from hpo.study import optuna_seam, pareto, settings
 from hpo.study import storage as st
 
 EDGE = 0.05  # "at a bound": within this fraction of the range's width
@@ -243,7 +243,7 @@ def _split(study: optuna.Study, row: optuna_seam.Row) -> tuple[list[int], list[i
 def verdict(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None) -> list[str]:
     """Lines saying that no finished trial beats chance, with the likely causes; [] when one does,
     or when the study says too little to judge (no finished trial, no class counts)."""
-    full = pareto.full_rows(study) if full is None else full
+    full = settings.full_rows(study) if full is None else full
     split = _split(study, full[0]) if full else None
     macro = _best(study, full, "macro_acc") if split else None
     if split is None or macro is None:
@@ -301,8 +301,8 @@ class Signals:
 
 
 def signals(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None) -> Signals:
-    """The study's trust signals; `full`: its `pareto.full_rows`, when the caller has them."""
-    full = pareto.full_rows(study) if full is None else full
+    """The study's trust signals; `full`: its `settings.full_rows`, when the caller has them."""
+    full = settings.full_rows(study) if full is None else full
     best = pareto.front_rows(study, full)
     kept, duplicates = collapse(best, lambda r: r.values, lambda r: r.number)
     return Signals(len(full), len(best), duplicates, edges(optuna_seam.frozen(study, kept, attrs=False)),

@@ -26,7 +26,7 @@ from ray.tune.search import ConcurrencyLimiter
 
 from hpo.errors import UserError, storage_failure
 from hpo.spec import StudySpec
-from hpo.study import constraints, coordination, optuna_seam, pareto, settings, trust
+from hpo.study import constraints, coordination, optuna_seam, settings, trust
 from hpo.study.sampler_storage import SamplerStorage
 from hpo.study import storage as st
 from hpo.study.space import DefineByRun, build_sampler
@@ -182,7 +182,7 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
     constraints.settle(study, spec)  # recorded; other constraints than its trials ran under refused
     heads = optuna_seam.heads(storage, storage.get_study_id_from_name(spec.name))  # every trial's state and values
     progress = Progress(spec.metric_names, spec.directions, budget,
-                        [list(r.values) for r in pareto.full_rows(study, heads)],
+                        [list(r.values) for r in settings.full_rows(study, heads)],
                         stream=open(os.devnull, "w") if opt.quiet else None)
     sampling = build_sampler(spec, len(heads), launcher.id if launcher.others_alive else None)
     asks = SamplerStorage(storage, sampling.window, owner=launcher.id)  # the study read lean, trials born owned

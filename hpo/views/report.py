@@ -22,7 +22,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hpo.study import optuna_seam, pareto, trust
+from hpo.study import optuna_seam, settings, trust
 from hpo.study import storage as st
 from hpo.study.pareto import front_rows, hypervolume_history, signs
 
@@ -31,7 +31,7 @@ FIGSIZE, DPI = (8, 6), 100  # every PNG is 800 x 600 pixels
 
 def per_loss_table(study: optuna.Study, full: list[optuna_seam.Row] | None = None) -> pd.DataFrame:
     names = st.objective_names(study)
-    trials = pareto.full_rows(study) if full is None else full
+    trials = settings.full_rows(study) if full is None else full
     configs = optuna_seam.user_attrs(study, trials, keys=[st.ATTR_CONFIG])
     rows = [{"loss": (configs[t.number].get(st.ATTR_CONFIG) or {}).get("loss", {}).get("name", "?"),
              **dict(zip(names, t.values))} for t in trials]
@@ -67,7 +67,7 @@ def plot_front(study: optuna.Study, path: Path, full: list[optuna_seam.Row] | No
                best_rows: list[optuna_seam.Row] | None = None) -> Path:
     names = st.objective_names(study)
     fig, ax = _figure()
-    trials = pareto.full_rows(study) if full is None else full
+    trials = settings.full_rows(study) if full is None else full
     front = {t.number for t in (front_rows(study, trials) if best_rows is None else best_rows)}
     rest = [t for t in trials if t.number not in front]
     ax.scatter([t.values[0] for t in rest], [t.values[-1] for t in rest], c="lightgrey", label="trials")
@@ -144,7 +144,7 @@ def write_report(study: optuna.Study, out: Path, artifact_store: Any = None) -> 
     """The report in OUT; with an artifact store, the hypervolume history of the post-hoc front
     (hpo.study.posthoc, from the stored validation logits) beside the plain one."""
     out.mkdir(parents=True, exist_ok=True)
-    full = pareto.full_rows(study)  # read once, used by every part below
+    full = settings.full_rows(study)  # read once, used by every part below
     if not full:
         from hpo.errors import UserError
 
