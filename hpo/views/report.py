@@ -22,7 +22,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from hpo.study import optuna_seam, settings, trust
+from hpo.study import constraints, optuna_seam, settings, trust
 from hpo.study import storage as st
 from hpo.study.pareto import front_rows, hypervolume_history, signs
 
@@ -149,7 +149,7 @@ def write_report(study: optuna.Study, out: Path, artifact_store: Any = None) -> 
         from hpo.errors import UserError
 
         raise UserError(f"study {study.study_name!r} has no COMPLETE trials to report on yet")
-    history = hypervolume_history(study, full)
+    history = hypervolume_history(study, constraints.feasible(study, full))  # of the trials that met them
     post_hoc = None
     if artifact_store is not None:
         from hpo.study import posthoc
@@ -169,7 +169,7 @@ def write_report(study: optuna.Study, out: Path, artifact_store: Any = None) -> 
                           for t in best])
     front.to_csv(out / "pareto_front.csv", index=False)
     page = out / "index.html"
-    page.write_text(_html(study, history, table, front, problems, post_hoc, trust.signals(study, full).lines()))
+    page.write_text(_html(study, history, table, front, problems, post_hoc, [*trust.signals(study, full).lines(), *constraints.lines(study, full)]))
     return page
 
 

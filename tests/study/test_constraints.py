@@ -150,3 +150,14 @@ def test_a_study_without_constraints_reads_as_before(sqlite_url: str) -> None:
     assert [t.number for t in pareto.front(study)] == [0]
     assert constraints.lines(study) == [] and "constraints" not in export.document(study, sqlite_url)
     assert not math.isnan(study.trials[0].values[0]) and study.trials[0].constraints == {}
+
+
+def test_the_report_notes_the_constraints_and_counts_feasible_hypervolume(sqlite_url: str, tmp_path: Path) -> None:
+    from hpo.views.report import write_report
+
+    spec = spec_with([{"metric": "recall", "class": "bad", "min": 0.9}])
+    study = run_trials(sqlite_url, spec, [(0.9, 0.9, 0.5), (0.5, 0.6, 0.95)])
+    page = write_report(study, tmp_path / "report").read_text()
+    assert "constraints: recall[bad] &gt;= 0.9" in page and "1 of 2 COMPLETE trials missed a constraint" in page
+    hv = (tmp_path / "report" / "hypervolume.csv").read_text()
+    assert "0.81" not in hv and "0.3" in hv  # trial 0's 0.9 x 0.9 missed the constraint: only 0.5 x 0.6 counts
