@@ -1,6 +1,6 @@
 """Decoding an image-folder data set on one thread against several, side by side in one run.
 
-hpo/train/sources.py decodes, converts and resizes image files on `decode_threads()` threads
+hpo/train/sources/decode.py decodes, converts and resizes image files on `decode_threads()` threads
 (Pillow lets go of the GIL while it decodes and resizes). The bench writes an image folder shaped
 like the write-ups' severity grading (591 / 839 / 324 JPEGs of --source-size px, smooth noise that
 compresses like a photo; kept with --keep), then alternates, --repeat times each:

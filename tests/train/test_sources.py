@@ -155,9 +155,9 @@ def test_cifar_files_must_match_torchvisions_md5_unless_verify_is_false(tmp_path
 def test_cifar_md5_sums_are_torchvisions() -> None:
     from torchvision.datasets import CIFAR10, CIFAR100
 
-    sums = sources._torchvision_md5("cifar10")
+    sums = sources.cifar._torchvision_md5("cifar10")
     assert sums["data_batch_1"] == dict(CIFAR10.train_list)["data_batch_1"] and sums["batches.meta"] == CIFAR10.meta["md5"]
-    assert sources._torchvision_md5("cifar100") == {"train": dict(CIFAR100.train_list)["train"],
+    assert sources.cifar._torchvision_md5("cifar100") == {"train": dict(CIFAR100.train_list)["train"],
                                                     "test": dict(CIFAR100.test_list)["test"], "meta": CIFAR100.meta["md5"]}
 
 
@@ -275,7 +275,7 @@ def test_cifar_files_with_the_published_md5_load(tmp_path: Path, monkeypatch: py
 
     root = write_cifar10_root(tmp_path / "c", train_per_class=2, test_per_class=2)
     sums = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (root / "cifar-10-batches-py").iterdir()}
-    monkeypatch.setattr(sources, "_torchvision_md5", lambda name: sums)  # as if these were torchvision's files
+    monkeypatch.setattr(sources.cifar, "_torchvision_md5", lambda name: sums)  # as if these were torchvision's files
     assert len(sources.load("cifar10", {"root": str(root), "download": False, "verify": True})["train"].y) == 20
 
 
