@@ -61,3 +61,12 @@ def write_study(folder: Path, name: str, base: str = "cb_focal_beta", **override
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The one e2e convention: every test in a file named *_e2e.py (the real `hpo` command, Ray,
+    a database server) is an e2e test, and no other is; `make test-fast` leaves them out.
+    tests/test_layout.py checks that no file marks e2e by hand."""
+    for item in items:
+        if item.path.name.endswith("_e2e.py"):
+            item.add_marker(pytest.mark.e2e)

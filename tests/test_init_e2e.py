@@ -11,7 +11,6 @@ import yaml
 
 from conftest import hpo
 
-pytestmark = pytest.mark.e2e  # the real `hpo` command: init, launch on Ray, export, train
 
 OFFLINE = {"HF_ENDPOINT": "https://192.0.2.1", "HTTPS_PROXY": "", "https_proxy": ""}
 

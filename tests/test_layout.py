@@ -181,3 +181,17 @@ def test_rays_loggers_are_named_only_in_the_ray_seam() -> None:
              if isinstance(n, ast.Call) and ast.unparse(n.func).endswith("getLogger") and n.args
              and isinstance(n.args[0], ast.Constant) and str(n.args[0].value).split(".")[0] == "ray"]
     assert named == []
+
+
+# --- one e2e convention -------------------------------------------------------------------------------
+
+def test_e2e_tests_are_the_files_named_e2e_and_nothing_marks_them_by_hand() -> None:
+    """A test that runs the real `hpo` command, Ray or a database server goes in a *_e2e.py file;
+    tests/conftest.py marks every test there e2e (`make test-fast` leaves them out). A hand-written
+    `pytest.mark.e2e` elsewhere would make a second convention, and one in an *_e2e.py file a
+    redundant one."""
+    tests = REPO / "tests"
+    marked = [str(f.relative_to(REPO)) for f in tests.rglob("test_*.py")
+              for n in ast.walk(ast.parse(f.read_text())) if isinstance(n, ast.Attribute) and ast.unparse(n) == "pytest.mark.e2e"]
+    assert marked == []
+    assert "_e2e.py" in (tests / "conftest.py").read_text()

@@ -17,7 +17,7 @@ from pgserver import PostgresServer, pg_bin
 
 SENTINEL = "s3ntinel-Pa55word-7q"
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e, pytest.mark.skipif(not pg_bin("initdb") and not os.environ.get("HPO_REQUIRE_POSTGRES"),
+pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not pg_bin("initdb") and not os.environ.get("HPO_REQUIRE_POSTGRES"),
                                 reason="PostgreSQL server binaries are not installed (.ci/run installs them)")]
 
 

@@ -66,19 +66,6 @@ def test_adjust_subtracts_tau_log_prior() -> None:
     assert out.argmax() == 2  # equal logits: the rarest class wins once its prior is taken out
 
 
-@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
-def test_front_post_hoc_command_prints_both_fronts(tmp_path: Path) -> None:
-    study_with_logits(tmp_path)
-    r = hpo("front", "--study", "s", "--post-hoc", "--storage", f"sqlite:///{tmp_path / 's.db'}",
-            "--artifacts", str(tmp_path / "art"))
-    assert r.returncode == 0, r.stderr
-    assert "post-hoc front over 82 (trial, tau) points" in r.stdout and "hypervolume: plain front" in r.stdout
-    r = hpo("report", "--study", "s", "--post-hoc", "--out", str(tmp_path / "rep"), "--storage",
-            f"sqlite:///{tmp_path / 's.db'}", "--artifacts", str(tmp_path / "art"))
-    assert r.returncode == 0, r.stderr
-    assert "post_hoc_hypervolume" in (tmp_path / "rep" / "hypervolume.csv").read_text()
-
-
 def test_ensemble_selection_is_greedy_on_validation_and_reports_test(tmp_path: Path) -> None:
     from hpo.study import ensemble
 
@@ -90,21 +77,6 @@ def test_ensemble_selection_is_greedy_on_validation_and_reports_test(tmp_path: P
     assert result["members"][0] == result["single"]["trial"]
     doc = ensemble.document(study, result)
     assert [c["trial"] for c in doc["configs"]] == result["members"] and doc["configs"][0]["config"]["train"]
-
-
-@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
-def test_ensemble_command_prints_and_writes_a_file_hpo_train_reads(tmp_path: Path) -> None:
-    from hpo.study.export import read_configs
-
-    study_with_logits(tmp_path)
-    out = tmp_path / "ens.yaml"
-    r = hpo("ensemble", "--study", "s", "--size", "2", "--out", str(out), "--storage",
-            f"sqlite:///{tmp_path / 's.db'}", "--artifacts", str(tmp_path / "art"))
-    assert r.returncode == 0, r.stderr
-    assert "best single (trial" in r.stdout and len(read_configs(out)) == 2
-    r = hpo("train", "--config", str(out))  # re-trains both members and averages their softmax
-    assert r.returncode == 0, r.stderr
-    assert "ensemble of 2" in r.stdout and "test_minority_f1" in r.stdout
 
 
 def test_two_class_post_hoc_rows_name_the_threshold_on_the_minority_probability(tmp_path: Path) -> None:

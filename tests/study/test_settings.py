@@ -48,18 +48,6 @@ def test_allowed_change_is_recorded_and_fronts_keep_to_the_current_settings(sqli
     assert [t.values for t in pareto.front(study)] == [[0.1, 0.1]]  # the old, better trial is not mixed in
 
 
-@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
-def test_hpo_launch_with_changed_settings_exits_2_before_ray(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    path = write_study(tmp_path / "spaces", "s", train={"epochs": 3})
-    first = parse_spec(yaml.safe_load(path.read_text()), str(path))
-    settings.settle(st.open_study(first, st.open_storage(url)), first, False)
-    write_study(tmp_path / "spaces", "s", train={"epochs": 4})
-    r = hpo("launch", "--study", "s", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
-    assert r.returncode == 2 and "train.epochs: was 3, now 4" in r.stderr, r.stderr
-    assert not (tmp_path / "storage" / "ray").exists()
-
-
 def folder_study(tmp_path) -> tuple[object, list]:
     """A study of a folder of PNGs (12 per class, no long-tail cut) and the image paths."""
     from datafiles import write_png_tree
@@ -135,21 +123,3 @@ def test_a_study_from_before_its_data_was_recorded_compares_the_training_counts(
         (tmp_path / "imgs" / "digit_3" / f"extra{i}.png").unlink()
     assert settings.settle(study, spec, False, checked(spec)) == 0  # the same data: its record is added
     assert settings.ATTR_DATA in study.user_attrs
-
-
-@pytest.mark.e2e  # the real `hpo launch` in a subprocess: seconds
-def test_hpo_launch_on_changed_data_exits_2_before_ray_and_keeps_the_studys_counts(tmp_path) -> None:
-    from hpo.train.preflight import check_study
-
-    spec, paths = folder_study(tmp_path / "spaces")
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    study = st.open_study(spec, st.open_storage(url))
-    settings.settle(study, spec, False, checked(spec))  # as a first launch leaves it
-    st.record_data(study, check_study(spec))
-    counts = study.user_attrs["class_counts"]
-    for i in range(5):
-        (tmp_path / "spaces" / "imgs" / "digit_3" / f"extra{i}.png").write_bytes(paths[i].read_bytes())
-    r = hpo("launch", "--study", "folder", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
-    assert r.returncode == 2 and "data class 'digit_3': train 7 -> 11" in r.stderr, r.stderr
-    assert "--allow-changed-settings" in r.stderr and not (tmp_path / "storage" / "ray").exists()
-    assert optuna.load_study(study_name="folder", storage=url).user_attrs["class_counts"] == counts

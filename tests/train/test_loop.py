@@ -82,18 +82,6 @@ def test_data_cache_serves_the_second_run_in_a_process() -> None:
     assert loop.run(other)["data_cached"] is False  # another data spec: a new load, replacing the old
 
 
-@pytest.mark.e2e
-def test_a_reused_ray_worker_loads_the_data_once_for_two_trials(tmp_path: Path) -> None:
-    write_study(tmp_path / "spaces", "cache", train={"epochs": 1}, budget={"n_trials": 2, "max_concurrent": 1})
-    url = f"sqlite:///{tmp_path / 'c.db'}"
-    r = hpo("launch", "--study", "cache", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
-    assert r.returncode == 0, r.stdout + r.stderr
-    t0, t1 = optuna.load_study(study_name="cache", storage=url).trials
-    assert t0.user_attrs["worker_pid"] == t1.user_attrs["worker_pid"]  # one reused worker
-    assert (t0.user_attrs["data_cached"], t1.user_attrs["data_cached"]) == (False, True)
-    assert t0.user_attrs["data_loads"] == t1.user_attrs["data_loads"] == 1
-
-
 def test_a_run_keeps_float16_val_and_test_logits_in_split_order_and_weights_when_asked() -> None:
     import io
 

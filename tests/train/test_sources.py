@@ -117,15 +117,6 @@ def test_a_users_class_of_one_image_cannot_be_split_and_the_message_says_so(tmp_
         prepare(cfg("npz", {"file": str(path)}))
 
 
-@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
-def test_bad_data_exits_2_before_any_trial(tmp_path: Path) -> None:
-    write_study(tmp_path / "spaces", "nodata", data={"name": "cifar10", "params": {"root": str(tmp_path / "none")}})
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    r = hpo("launch", "--study", "nodata", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
-    assert r.returncode == 2 and "cifar-10-batches-py" in r.stderr, r.stderr
-    assert not (tmp_path / "storage" / "ray").exists()  # Ray never started
-
-
 def test_missing_required_data_param_and_weights_file_are_spec_errors(tmp_path: Path) -> None:
     write_study(tmp_path / "spaces", "x", data={"name": "imagefolder"})
     r = hpo("launch", "--study", "x", "--spaces-dir", str(tmp_path / "spaces"), "--storage", f"sqlite:///{tmp_path}/s.db")
@@ -133,13 +124,6 @@ def test_missing_required_data_param_and_weights_file_are_spec_errors(tmp_path: 
     write_study(tmp_path / "spaces", "y", model={"name": "timm", "arch": "resnet18", "weights": "no/such.pth"})
     r = hpo("launch", "--study", "y", "--spaces-dir", str(tmp_path / "spaces"), "--storage", f"sqlite:///{tmp_path}/s.db")
     assert r.returncode == 2 and "'model.weights'" in r.stderr and "no such file" in r.stderr
-
-
-@pytest.mark.e2e  # the real `hpo` command in a subprocess: seconds each
-def test_unknown_timm_arch_exits_2_with_close_names(tmp_path: Path) -> None:
-    write_study(tmp_path / "spaces", "t", model={"name": "timm", "arch": "resnet181"})
-    r = hpo("launch", "--study", "t", "--spaces-dir", str(tmp_path / "spaces"), "--storage", f"sqlite:///{tmp_path}/s.db")
-    assert r.returncode == 2 and "not a timm model" in r.stderr and "resnet18" in r.stderr
 
 
 # ---- issue 12: careless or hostile data files ----------------------------------------------------

@@ -151,16 +151,3 @@ def test_hpo_check_refuses_a_k_fold_that_cannot_work(tmp_path, capsys: pytest.Ca
     assert main(["check", "--study", "kf", "--spaces-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err, err
-
-
-@pytest.mark.e2e  # the real `hpo launch` in a subprocess: seconds
-def test_hpo_launch_refuses_more_folds_than_the_smallest_class_allows_before_any_trial(tmp_path) -> None:
-    import optuna
-
-    from conftest import hpo, write_study
-
-    write_study(tmp_path / "spaces", "kf", data={"split": {"val": 0.2, "test": 0.2, "folds": 25}})
-    url = f"sqlite:///{tmp_path / 'k.db'}"
-    r = hpo("launch", "--study", "kf", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
-    assert r.returncode == 2 and "data.split.folds: 25 folds need 50 images of each class" in r.stderr, r.stderr
-    assert "kf" not in optuna.study.get_all_study_names(url)  # no study, no trial

@@ -9,7 +9,6 @@ import pytest
 
 from conftest import hpo, write_study
 
-pytestmark = pytest.mark.e2e  # the real `hpo` command, twice per case
 
 OFFLINE = {"HF_ENDPOINT": "https://192.0.2.1", "HTTPS_PROXY": "", "https_proxy": ""}  # a hub that never answers
 

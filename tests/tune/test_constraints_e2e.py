@@ -10,7 +10,6 @@ import yaml
 
 from conftest import hpo
 
-pytestmark = pytest.mark.e2e  # the real `hpo launch` on Ray
 
 
 def study_file(folder: Path, name: str, constraints: list[dict], n_trials: int, epochs: int) -> None:

@@ -10,7 +10,6 @@ import pytest
 from conftest import hpo, write_study
 from datafiles import write_png_tree
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray: minutes, not seconds
 
 
 def tiny_weights(path: Path) -> Path:

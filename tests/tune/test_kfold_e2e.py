@@ -11,7 +11,6 @@ import pytest
 
 from conftest import hpo, write_study
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray
 
 
 def test_a_k_fold_study_records_fold_values_and_exports_and_retrains(tmp_path: Path) -> None:

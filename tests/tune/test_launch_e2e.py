@@ -13,7 +13,6 @@ import yaml
 
 from conftest import hpo, write_study
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray: minutes, not seconds
 
 FAST = {"train": {"epochs": 3}, "budget": {"n_trials": 4, "max_concurrent": 2}}
 

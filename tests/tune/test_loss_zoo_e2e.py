@@ -12,7 +12,6 @@ from conftest import SPACES, hpo, write_study
 from hpo.spec import catalog
 from hpo.spec.schema import LOSS
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray: minutes, not seconds
 
 
 def test_loss_zoo_study_runs_several_loss_types(tmp_path: Path) -> None:

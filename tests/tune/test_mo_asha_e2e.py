@@ -11,7 +11,6 @@ import yaml
 
 from conftest import hpo, write_study
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray: minutes, not seconds
 
 
 def test_early_stopped_trials_exist_are_marked_and_never_exported(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import pytest
 
 from conftest import hpo, write_study
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray: minutes, not seconds
 
 RAY = str(Path(sys.executable).with_name("ray"))
 # loopback test cluster: no token auth (a real cluster should use Ray's token auth)

@@ -15,7 +15,6 @@ from hpo.tune.ray_start import RayStart
 from hpo.views import notes
 from conftest import write_study
 
-pytestmark = pytest.mark.e2e  # starts Ray in this process
 
 
 class SlowRayStart(RayStart):

@@ -14,7 +14,6 @@ import pytest
 
 from conftest import REPO
 
-pytestmark = pytest.mark.e2e  # starts Ray in a subprocess: seconds
 
 # Ray starting on RayStart's thread; once its agents run, `stop` as an early-ending launch calls
 # it, then an exit that skips Ray's atexit shutdown, as a process does that exits while

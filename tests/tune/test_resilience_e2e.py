@@ -16,7 +16,6 @@ import optuna
 
 from conftest import hpo, write_study
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray: minutes, not seconds
 
 States = optuna.trial.TrialState
 

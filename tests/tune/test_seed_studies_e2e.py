@@ -18,7 +18,6 @@ import yaml
 from conftest import SPACES, hpo, write_study
 from datafiles import write_cifar10_root, write_image_classes
 
-pytestmark = pytest.mark.e2e  # runs the real `hpo launch` on Ray: minutes, not seconds
 
 TINY = {"epochs": 1, "batch_size": 16}
 

@@ -49,7 +49,6 @@ def test_imagefolder_one_folder_split_by_hpo(tmp_path: Path) -> None:
     assert set(final["per_class"]) == {f"digit_{d}" for d in range(10)}
 
 
-@pytest.mark.e2e  # the real `hpo launch` on Ray
 def test_imagefolder_with_train_and_test_folders_and_a_relative_root(tmp_path: Path) -> None:
     write_png_tree(tmp_path / "data" / "train", per_class=30)
     write_png_tree(tmp_path / "data" / "test", per_class=20, offset=30)
@@ -68,7 +67,6 @@ def test_annotations_json(tmp_path: Path) -> None:
     assert final["minority"] == [8, 9]
 
 
-@pytest.mark.e2e  # the real `hpo launch` on Ray
 def test_cifar10_root_in_torchvision_format_with_resnet8(tmp_path: Path) -> None:
     root = write_cifar10_root(tmp_path / "cifar")
     # synthetic files: their MD5 is not torchvision's, so verify: false (read by the restricted unpickler)

@@ -11,7 +11,6 @@ import pytest
 
 from conftest import REPO, write_study
 
-pytestmark = pytest.mark.e2e  # a real launch on Ray
 
 # Ray starts first, with no limit (its object store and logs live elsewhere on a real machine);
 # then the driver's files, which are the SQLite storage, its WAL and the Ray experiment folder,

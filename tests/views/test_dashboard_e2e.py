@@ -15,7 +15,6 @@ import pytest
 
 from conftest import REPO, hpo, write_study
 
-pytestmark = pytest.mark.e2e  # every test here reads a study the real `hpo launch` wrote
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # flags a sandboxed root CI needs; without the background-networking ones Chromium keeps
