@@ -51,6 +51,10 @@ def cmd_launch(a: argparse.Namespace) -> int:
     from hpo.study import storage
 
     spec = find_spec(a.study, a.spaces_dir)  # validated before Ray or torch is imported
+    if a.warm_start:  # in place of the study file's warm_start.study
+        from hpo.study.warm_start import from_flag
+
+        spec = from_flag(spec, a.warm_start)
     url = storage.resolve_url(a.storage)
     from hpo.tune.data_check import DataCheck
     from hpo.tune.ray_start import RayStart
@@ -451,6 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--verbose", action="store_true", help="show Ray's own logs and progress tables")
     sp.add_argument("--allow-changed-settings", action="store_true", help="resume a study whose fixed settings "
                     "changed; the change is recorded and later trials are kept apart from earlier ones")
+    sp.add_argument("--warm-start", metavar="STUDY", help="start with the Pareto-best configs of this earlier study "
+                    "(as warm_start.study in the study file; queued once)")
     artifacts_flag(sp)
     sp.set_defaults(fn=cmd_launch)
 

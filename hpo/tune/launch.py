@@ -30,6 +30,7 @@ from hpo.study import constraints, coordination, optuna_seam, settings, trust
 from hpo.study.sampler_storage import SamplerStorage
 from hpo.study import storage as st
 from hpo.study.space import DefineByRun, build_sampler
+from hpo.study import warm_start
 from hpo.tune import RAY_DIR
 from hpo.tune.data_check import DataCheck
 from hpo.tune.mo_asha import SCHEDULERS
@@ -180,6 +181,8 @@ def _searcher(spec: StudySpec, storage: optuna.storages.RDBStorage, study: optun
     """Read what the searcher needs (the front for the progress line, the sampler's trials);
     returns the call that builds it, once Ray is up."""
     constraints.settle(study, spec)  # recorded; other constraints than its trials ran under refused
+    for line in warm_start.enqueue(study, spec, storage):  # an earlier study's best configs first, once
+        opt.echo(line)
     heads = optuna_seam.heads(storage, storage.get_study_id_from_name(spec.name))  # every trial's state and values
     progress = Progress(spec.metric_names, spec.directions, budget,
                         [list(r.values) for r in settings.full_rows(study, heads)],

@@ -23,7 +23,7 @@ def study_file(folder: Path, name: str, constraints: list[dict], n_trials: int, 
 
 def test_front_status_and_export_hold_only_trials_that_met_the_constraint(tmp_path: Path) -> None:
     spaces, url = tmp_path / "spaces", f"sqlite:///{tmp_path / 'studies.db'}"
-    study_file(spaces, "feasible", [{"metric": "macro_acc", "min": 0.3}], n_trials=4, epochs=3)
+    study_file(spaces, "feasible", [{"metric": "macro_acc", "min": 0.3}], n_trials=2, epochs=3)
     r = hpo("check", "--study", "feasible", "--spaces-dir", str(spaces), cwd=tmp_path)
     assert r.returncode == 0 and "constraints (a trial counts only when it meets all" in r.stdout, r.stderr
     r = hpo("launch", "--study", "feasible", "--spaces-dir", str(spaces), "--storage", url, cwd=tmp_path)
@@ -38,7 +38,7 @@ def test_front_status_and_export_hold_only_trials_that_met_the_constraint(tmp_pa
     assert all(t.params["lr"] == 1.0e-6 for t in trials if t.number in missed)
 
     r = hpo("status", "--study", "feasible", "--storage", url, cwd=tmp_path)
-    assert r.returncode == 0 and f"{len(missed)} of 4 COMPLETE trials missed a constraint" in r.stdout, r.stdout
+    assert r.returncode == 0 and f"{len(missed)} of 2 COMPLETE trials missed a constraint" in r.stdout, r.stdout
     out = tmp_path / "front.yaml"
     r = hpo("export", "--study", "feasible", "--storage", url, "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -48,6 +48,19 @@ def test_front_status_and_export_hold_only_trials_that_met_the_constraint(tmp_pa
     r = hpo("export", "--study", "feasible", "--storage", url, "--out", str(out), "--include-infeasible",
             cwd=tmp_path)
     assert r.returncode == 0 and yaml.safe_load(out.read_text())["infeasible_included"] is True
+
+    # a new study warm-started from this one (--warm-start): its first trials are the feasible front's configs
+    study_file(spaces, "later", [], n_trials=2, epochs=1)
+    r = hpo("launch", "--study", "later", "--spaces-dir", str(spaces), "--storage", url, "--warm-start", "feasible",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [line for line in r.stdout.splitlines() if line.startswith("warm start: trial ")]
+    # the front's trials all trained lr 0.1 alike: one is queued, the others are the same config
+    assert "of 'feasible' queued" in lines[0] and all("the same config as trial" in x for x in lines[1:]), r.stdout
+    first = optuna.load_study(study_name="later", storage=url).trials[0]
+    assert first.state.name == "COMPLETE" and first.params["lr"] == 0.1
+    assert int(first.user_attrs["hpo_warm_start_from"].split("#")[1]) in met
+
 
 
 def test_a_launch_where_no_trial_meets_the_constraints_says_so(tmp_path: Path) -> None:
