@@ -74,6 +74,8 @@ def table(rows: list[dict]) -> str:
     df = pd.DataFrame(rows)
     for m, sd in (("test_minority_f1", "f1_std"), ("test_macro_acc", "acc_std")):
         df[m] = [f"{v:.3f} ± {s:.3f}" for v, s in zip(df[m], df[sd].fillna(0.0))]
+    if "lr" in df:
+        df["lr"] = [f"{v:g}" for v in df["lr"]]
     return df.drop(columns=["f1_std", "acc_std"]).round(1).to_string(index=False)
 
 
@@ -96,15 +98,17 @@ def main() -> None:
         npz = write_groups(Path(tmp) / "anomaly.npz", SHAPES["anomaly_detection"][0])
         print(f"tf_efficientnet_lite0, anomaly shape from digits (250 / 50; split 60/20/20), AdamW, batch 32, "
               f"weighted CE, {seeds} seed(s), test split")
+        rows: list[dict] = []
         if not a.quick:
-            rows = []
             for size, epochs, lr, freeze in RECIPES:
                 r = run(study_file(Path(tmp), npz, imagenet, size, epochs, lr, freeze), lr, seeds)
                 rows.append({"input_px": size, "epochs": epochs, "lr": lr, "freeze": freeze, **r})
-                print(f"  recipe {rows[-1]}", flush=True)
+                print(f"  {size} px, {epochs} epochs, lr {lr:g}, {freeze} frozen: test minority_f1 "
+                      f"{r['test_minority_f1']:.3f}, macro_acc {r['test_macro_acc']:.3f}", flush=True)
             print("part 1: fine-tuning recipes of the ImageNet start\n" + table(rows))
         size, epochs, lr, freeze = RECIPES[0]
-        runs = {"imagenet": run(study_file(Path(tmp), npz, imagenet, size, epochs, lr, freeze), lr, seeds),
+        chosen = {k: v for k, v in rows[0].items() if k not in ("input_px", "epochs", "lr", "freeze")} if rows else None
+        runs = {"imagenet": chosen or run(study_file(Path(tmp), npz, imagenet, size, epochs, lr, freeze), lr, seeds),
                 "scratch": run(study_file(Path(tmp), npz, lite, size, epochs, lr, 0), lr, seeds),
                 "small_cnn": run(study_file(Path(tmp), npz, SCRATCH_CNN, size, 20, lr, 0), lr, seeds)}
         print(f"part 2: the chosen recipe ({size} px, {epochs} epochs, lr {lr:g}, {freeze} frozen) against starting "
