@@ -1,5 +1,7 @@
-"""The study note optuna-dashboard shows above a study: what was searched, on which data, and the
-trust warnings of its trials so far (hpo.study.trust: parameters at a bound, no trial beating chance)."""
+"""The study note optuna-dashboard shows above a study: what was searched, on which data, the
+trust warnings of its trials so far (hpo.study.trust: parameters at a bound, no trial beating chance)
+and, as the report says them, the study's constraints with how many trials missed each
+(hpo.study.constraints)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,21 +12,23 @@ import optuna
 import yaml
 
 from hpo.spec import StudySpec
-from hpo.study import trust
+from hpo.study import constraints, trust
 
 if TYPE_CHECKING:
     from hpo.train.preflight import DataSummary
     from hpo.train.splits import Splits
 
 ATTR_NOTE = "hpo_note"  # study attribute: digest of the note's study-file-and-data part hpo last wrote
-ATTR_NOTE_TRUST = "hpo_note_trust"  # study attribute: digest of the trust warnings the note last showed ("" none)
+ATTR_NOTE_TRUST = "hpo_note_trust"  # study attribute: digest of the trust and constraint lines the note last showed ("" none)
 
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def markdown(spec: StudySpec, splits: "Splits | DataSummary", warnings: Sequence[str] = ()) -> str:
+def markdown(spec: StudySpec, splits: "Splits | DataSummary", warnings: Sequence[str] = (),
+             constrained: Sequence[str] = ()) -> str:
+    """The note; `warnings`: the trust warnings, `constrained`: the constraint lines (both of the trials so far)."""
     data = spec.sections["data"]
     from hpo.train.splits import profile as applied
 
@@ -54,7 +58,11 @@ Study file `{spec.path}`:
 ```yaml
 {yaml.safe_dump(dict(spec.raw), sort_keys=False).strip()}
 ```
-""" + ("\n## Trust signals\n\n" + "".join(f"- {w}\n" for w in warnings) if warnings else "")
+""" + _section("Trust signals", warnings) + _section("Constraints", constrained)
+
+
+def _section(title: str, items: Sequence[str]) -> str:
+    return f"\n## {title}\n\n" + "".join(f"- {w}\n" for w in items) if items else ""
 
 
 def save(study: optuna.Study, spec: StudySpec, splits: "Splits | DataSummary") -> None:
@@ -109,15 +117,15 @@ class Later:
         self._warnings(rewritten)
 
     def _warnings(self, rewritten: bool) -> None:
-        """Rewrite the note with the study's trust warnings when they differ from those it shows
-        (none, when the note was just `rewritten` from the study file)."""
+        """Rewrite the note with the study's trust warnings and constraint lines when they differ
+        from those it shows (none, when the note was just `rewritten` from the study file)."""
         study, spec, splits, digest = self._note
-        warnings = trust.signals(study).warnings()
-        shown = _digest("\n".join(warnings)) if warnings else ""
+        warnings, constrained = trust.signals(study).warnings(), constraints.lines(study)
+        shown = _digest("\n".join([*warnings, *constrained])) if warnings or constrained else ""
         if not rewritten and study.user_attrs.get(ATTR_NOTE_TRUST, "") == shown:
             return
-        if warnings or not rewritten:
-            _write(study, markdown(spec, splits, warnings), digest)
+        if warnings or constrained or not rewritten:
+            _write(study, markdown(spec, splits, warnings, constrained), digest)
         study.set_user_attr(ATTR_NOTE_TRUST, shown)
 
     def join(self) -> None:

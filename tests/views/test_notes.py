@@ -55,3 +55,27 @@ def test_a_later_note_is_written_on_a_thread_once_started_or_at_finish(tmp_path:
     failing.join()  # a launch ending on another error waits for the write without raising its error
     with pytest.raises(OSError, match="disk full"):
         failing.finish()
+
+
+def test_the_note_shows_the_constraints_and_how_many_trials_missed_each(tmp_path: Path, sqlite_url: str) -> None:
+    """As the report does: the constraint, and the count of full trials that missed it, updated as trials finish."""
+    from hpo.study import constraints
+    from hpo.study import storage as st
+
+    spec = load_spec(write_study(tmp_path, "bounded", constraints=[{"metric": "macro_acc", "min": 0.5}]))
+    data = DataSummary.of(check_study(spec))
+    study = st.open_study(spec, st.open_storage(sqlite_url))
+    constraints.settle(study, spec)
+    notes.save(study, spec, data)
+    before = optuna_dashboard.get_note(study)
+    assert "- constraints: macro_acc >= 0.5" in before and "missed" not in before  # no trial yet: none to count
+    for acc in (0.3, 0.7, 0.2):
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        for k, v in constraints.record(trial, spec.constraints, {"macro_acc": acc}).items():
+            trial.set_user_attr(k, v)
+        study.tell(trial, [acc, acc])
+    notes.save(study, spec, data)  # a relaunch: the study file is unchanged, the trials are not
+    note = optuna_dashboard.get_note(study)
+    assert "## Constraints\n\n- constraints: macro_acc >= 0.5\n" in note
+    assert "- 2 of 3 COMPLETE trials missed a constraint" in note and "macro_acc >= 0.5: 2" in note
