@@ -126,25 +126,59 @@ def cmd_front(a: argparse.Namespace) -> int:
     import pandas as pd
 
     from hpo.study import posthoc
-    from hpo.views import artifacts
 
     study, _ = _open(a)
     _print_front(study, a.include_infeasible)
     if not a.post_hoc:
         return 0
-    pts = posthoc.points(study, artifacts.store(artifacts.artifact_dir(a.artifacts, create=False)))
-    if not pts:
-        raise UserError(f"study {study.study_name!r} has no trial with stored logits (trials store them since "
-                        "this version); nothing to adjust")
+    pts = _post_hoc_points(study, a)
     # two-class studies also show tau as the threshold on p(minority) it amounts to (metrics.decision_threshold)
     table = [{"trial": r["trial"], "posthoc_tau": r["posthoc_tau"],
               **({"minority_threshold": r["minority_threshold"]} if "minority_threshold" in r else {}),
               **{k: round(v, 4) for k, v in r["values"].items()}} for r in posthoc.rows(study, pts)]
-    plain, adjusted = posthoc.hypervolumes(study, pts)
+    plain, adjusted = posthoc.hypervolumes(study, pts, a.include_infeasible)
     print(f"\npost-hoc front over {len(pts)} (trial, tau) points, validation split ({len(table)} points):")
     print(pd.DataFrame(table).to_string(index=False))
     print(f"hypervolume: plain front {plain:.4f}, post-hoc front {adjusted:.4f}")
+    _print_operating(study, pts)
     return 0
+
+
+def _post_hoc_points(study, a: argparse.Namespace) -> list:
+    """The (trial, tau) points `hpo front/export --post-hoc` read: those that met the study's
+    constraints unless --include-infeasible; exit 2 when there are none."""
+    from hpo.study import constraints, posthoc
+    from hpo.views import artifacts
+
+    pts = posthoc.points(study, artifacts.store(artifacts.artifact_dir(a.artifacts, create=False)),
+                         include_infeasible=a.include_infeasible)
+    stated = constraints.of_study(study)
+    if not pts and stated and not a.include_infeasible:
+        raise UserError(f"study {study.study_name!r}: no (trial, tau) point of a trial with stored logits met the "
+                        f"constraints {', '.join(map(str, stated))}\n  fix: --include-infeasible shows them all")
+    if not pts:
+        raise UserError(f"study {study.study_name!r} has no trial with stored logits (trials store them since "
+                        "this version); nothing to adjust")
+    return pts
+
+
+def _print_operating(study, pts: list) -> None:
+    """Each trial's operating point under the study's constraints on its predictions."""
+    import pandas as pd
+
+    from hpo.study import constraints, posthoc, storage
+
+    chosen, none = posthoc.operating(study, pts)
+    if not chosen and not none:
+        return
+    names = storage.objective_names(study)
+    on_pred = ", ".join(str(c) for c in constraints.of_study(study) if posthoc.on_predictions(c))
+    print(f"\noperating points: per trial, the tau nearest 0 that meets {on_pred}:")
+    if chosen:
+        print(pd.DataFrame([{"trial": p.trial, "posthoc_tau": p.tau, **{k: round(v, 4) for k, v in zip(names, p.values)}}
+                            for p in chosen]).to_string(index=False))
+    if none:
+        print(f"no tau meets them for trials {', '.join(map(str, none))}")
 
 
 def cmd_export(a: argparse.Namespace) -> int:
@@ -154,10 +188,12 @@ def cmd_export(a: argparse.Namespace) -> int:
     doc = export.document(study, url, a.out, a.include_infeasible)
     if a.post_hoc:  # the (trial, tau) front instead: configs carry train.posthoc_tau
         from hpo.study import posthoc
-        from hpo.views import artifacts
 
-        pts = posthoc.points(study, artifacts.store(artifacts.artifact_dir(a.artifacts, create=False)))
+        pts = _post_hoc_points(study, a)
         doc["configs"], doc["post_hoc"] = posthoc.rows(study, pts), True
+        chosen, _ = posthoc.operating(study, pts)
+        if chosen:  # each trial's tau that meets the constraints on its predictions
+            doc["operating_points"] = [{"trial": p.trial, "posthoc_tau": p.tau} for p in chosen]
     path = export.write(doc, a.out, a.format)
     print(f"wrote {len(doc['configs'])} Pareto-best configs of {study.study_name!r} to {path}")
     from hpo.study import trust

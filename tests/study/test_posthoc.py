@@ -10,8 +10,8 @@ import optuna
 import pytest
 
 from conftest import SPACES, hpo
-from hpo.spec import load_spec
-from hpo.study import posthoc
+from hpo.spec import load_spec, parse_spec
+from hpo.study import constraints, posthoc
 from hpo.study.storage import ATTR_CONFIG, ATTR_OBJECTIVES
 from hpo.train.metrics import adjust, evaluate
 from hpo.views.artifacts import LOGITS, logits_npz, store
@@ -19,8 +19,12 @@ from hpo.views.artifacts import LOGITS, logits_npz, store
 COUNTS = [100, 30, 5]
 
 
-def study_with_logits(tmp_path: Path, counts: list[int] = COUNTS) -> tuple[optuna.Study, object]:
-    """Two trained-looking trials whose logits favour the head class, stored as hpo stores them."""
+def study_with_logits(tmp_path: Path, counts: list[int] = COUNTS,
+                      stated: list[dict] | None = None, seconds: tuple[float, ...] = (10.0, 10.0)
+                      ) -> tuple[optuna.Study, object]:
+    """Two trained-looking trials whose logits favour the head class, stored as hpo stores them;
+    `stated`: the study's constraints (as a study file states them), each trial's values recorded
+    and told as the searcher does (its `seconds` taken from `seconds`)."""
     (tmp_path / "art").mkdir()
     url, art = f"sqlite:///{tmp_path / 's.db'}", store(tmp_path / "art")
     study = optuna.create_study(study_name="s", storage=url, directions=["maximize", "maximize"])
@@ -31,11 +35,18 @@ def study_with_logits(tmp_path: Path, counts: list[int] = COUNTS) -> tuple[optun
     y = np.repeat(np.arange(k), 20)
     cfg = load_spec(SPACES / "cb_focal_beta.yaml").trial_config({})
     cfg["train"]["epochs"] = 1  # what `hpo train` re-runs from an export of this study
-    for bias in (1.0, 2.0):
+    names = [f"c{i}" for i in range(k)]
+    raw = {"search": {"lr": {"low": 0.01, "high": 0.1}}, "constraints": stated}
+    cs = () if stated is None else parse_spec(raw, "s.yaml", default_name="s").constraints
+    if stated is not None:
+        study.set_user_attr(constraints.ATTR_STUDY, [c.to_json() for c in cs])
+    for bias, secs in zip((1.0, 2.0), seconds):
         lg = rng.normal(size=(20 * k, k)) + 2.0 * np.eye(k)[y] + np.linspace(bias, -bias, k)  # head-favouring
-        m = evaluate(y, lg.argmax(1), counts)
+        m = evaluate(y, lg.argmax(1), counts, class_names=names)
         trial = study.ask()
-        for key, v in {"class_counts": counts, "minority": m["minority"], ATTR_CONFIG: cfg}.items():
+        attrs = {"class_counts": counts, "class_names": names, "minority": m["minority"], ATTR_CONFIG: cfg,
+                 **constraints.record(trial, cs, {**m, "seconds": secs})}
+        for key, v in attrs.items():
             trial.set_user_attr(key, v)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / LOGITS
@@ -107,3 +118,48 @@ def test_report_post_hoc_history_is_never_below_the_plain_one(tmp_path: Path) ->
     assert "post-hoc front" in page.read_text()
     write_report(study, tmp_path / "plain")  # without the artifact store: the plain history only
     assert list(pd.read_csv(tmp_path / "plain" / "hypervolume.csv").columns) == ["trial", "hypervolume"]
+
+
+def tail_recalls(study: optuna.Study, art: object) -> dict[tuple[int, float], float]:
+    """Recall of the rarest class at each (trial, tau), straight from the stored logits."""
+    from sklearn.metrics import recall_score
+
+    out = {}
+    for t in study.trials:
+        lg = posthoc.load_logits(t, study, art)
+        for tau in posthoc.TAUS:
+            pred = adjust(lg["val"].astype(np.float64), COUNTS, tau).argmax(1)
+            out[(t.number, float(tau))] = recall_score(lg["y_val"], pred, labels=[2], average="macro")
+    return out
+
+
+def test_a_recall_constraint_keeps_the_points_that_meet_it_and_sets_each_trials_operating_tau(tmp_path: Path) -> None:
+    """Both trials miss recall[c2] >= 0.9 as trained (tau 0): the plain front is empty, yet each has
+    taus that meet it; only those points count, and each trial's operating point is the nearest such tau."""
+    from hpo.study import pareto
+
+    study, art = study_with_logits(tmp_path, stated=[{"metric": "recall", "class": "c2", "min": 0.9}])
+    recall = tail_recalls(study, art)
+    assert pareto.front(study) == [] and all(recall[(n, 0.0)] < 0.9 for n in (0, 1))
+    pts = posthoc.points(study, art)
+    assert pts and all(recall[(p.trial, p.tau)] >= 0.9 and p.feasible for p in pts)
+    assert {(p.trial, p.tau) for p in pts} == {k for k, r in recall.items() if r >= 0.9}
+    every = posthoc.points(study, art, include_infeasible=True)
+    assert len(every) == 2 * len(posthoc.TAUS) and sum(p.feasible for p in every) == len(pts)
+    chosen, none = posthoc.operating(study, pts)
+    nearest = {n: min((tau for (m, tau), r in recall.items() if m == n and r >= 0.9), key=abs) for n in (0, 1)}
+    assert {p.trial: p.tau for p in chosen} == nearest and none == []
+    assert nearest[0] < nearest[1]  # the more head-biased trial needs the larger adjustment
+    assert all(recall[(r["trial"], r["posthoc_tau"])] >= 0.9 for r in posthoc.rows(study, pts))
+    plain, adjusted = posthoc.hypervolumes(study, pts)
+    assert plain == 0 and adjusted > 0
+    assert posthoc.hypervolumes(study, every, include_infeasible=True)[0] > 0
+
+
+def test_a_cost_constraint_a_trial_missed_leaves_out_all_its_points(tmp_path: Path) -> None:
+    """`seconds` does not move with tau: trial 1 took too long, so none of its taus counts."""
+    study, art = study_with_logits(tmp_path, stated=[{"metric": "seconds", "max": 60}], seconds=(10.0, 100.0))
+    assert {p.trial for p in posthoc.points(study, art)} == {0}
+    assert posthoc.operating(study, posthoc.points(study, art)) == ([], [])  # no constraint on the predictions
+    every = posthoc.points(study, art, include_infeasible=True)
+    assert {p.trial for p in every if not p.feasible} == {1} and {p.trial for p in every} == {0, 1}
