@@ -107,7 +107,7 @@ def render() -> str:
               + ", ".join(f"`{m}`" for m in schema.CONSTRAINT_METRICS) + "; "
               + ", ".join(f"`{m}`" for m in schema.PER_CLASS_METRICS) + " also take `class` (a class name or "
               "index). " + ", ".join(f"`{m}`" for m in schema.CONSTRAINT_COSTS)
-              + " are a trial's cost (seconds, MB); the others are fractions in [0, 1].", ""]
+              + " are a trial's cost (seconds, MB, parameters); the others are fractions in [0, 1].", ""]
     for name, table in RUN_SECTIONS.items():
         lines += _section(name, table, catalog)
     return "\n".join([*lines, END]) + "\n"

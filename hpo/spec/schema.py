@@ -133,8 +133,9 @@ RESOURCES = Table({"cpu": Num(1, 0, low_open=True), "gpu": Num(0, low=0)})
 # fractions in [0, 1] (every objective metric, two recall summaries, a class's own metrics) ...
 CONSTRAINT_FRACTIONS: tuple[str, ...] = (*METRICS, "minority_recall", "worst_class_recall")
 PER_CLASS_METRICS: tuple[str, ...] = ("recall", "precision", "f1")  # these need `class:` (a name or an index)
-# ... and a trial's cost: seconds of its run, peak GPU memory in MB (CUDA trials only)
-CONSTRAINT_COSTS: tuple[str, ...] = ("seconds", "gpu_mem_peak_mb")
+# ... and a trial's cost: seconds of its run, peak GPU memory in MB (CUDA trials only), its
+# model's parameter count
+CONSTRAINT_COSTS: tuple[str, ...] = ("seconds", "gpu_mem_peak_mb", "n_params")
 CONSTRAINT_METRICS: tuple[str, ...] = (*CONSTRAINT_FRACTIONS, *PER_CLASS_METRICS, *CONSTRAINT_COSTS)
 CONSTRAINT_KEYS = ("metric", "class", "min", "max")
 

@@ -294,7 +294,8 @@ def training(config: dict[str, Any], splits: Splits | None = None, with_test: bo
     final.update(epoch=epochs, train_loss=curve[-1]["train_loss"], class_counts=counts,
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
                  data_seconds=t_data, data_cached=cached, data_loads=device_data.stats["loads"], curve=curve,
-                 data_on_host=dev.train.on_host, cuda_graph=_graph_state(p))
+                 data_on_host=dev.train.on_host, cuda_graph=_graph_state(p),
+                 n_params=sum(t.numel() for t in p.model.parameters()))  # a cost a constraint may bound
     test = scores("test")  # scored for `hpo train` only; a trial keeps its logits, nothing that chooses reads them
     if with_test:
         final["test"] = test

@@ -17,7 +17,7 @@ from hpo.study import storage as st
 PER_CLASS = {"good": {"precision": 0.9, "recall": 0.95, "f1": 0.92, "support": 50, "train_count": 200},
              "bad": {"precision": 0.7, "recall": 0.6, "f1": 0.65, "support": 10, "train_count": 40},
              "gone": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "train_count": 1}}
-ATTRS = {"per_class": PER_CLASS, "minority": [1, 2], "seconds": 12.0, "macro_acc": 0.775}
+ATTRS = {"per_class": PER_CLASS, "minority": [1, 2], "seconds": 12.0, "macro_acc": 0.775, "n_params": 93_322}
 
 
 def spec_with(items: list[dict], **extra) -> object:
@@ -31,6 +31,7 @@ def spec_with(items: list[dict], **extra) -> object:
     ({"metric": "minority_recall", "min": 0.5}, 0.6),  # the absent class (support 0) has no recall
     ({"metric": "worst_class_recall", "min": 0.5}, 0.6),
     ({"metric": "seconds", "max": 60}, 12.0),
+    ({"metric": "n_params", "max": 100_000}, 93_322),  # the parameter count the training loop records
     ({"metric": "macro_acc", "min": 0.5}, 0.775),
 ])
 def test_measure_reads_each_kind_of_metric_from_the_trials_record(item: dict, value: float) -> None:
@@ -53,6 +54,7 @@ def test_unrecorded_metric_counts_as_met_and_nan_as_missed() -> None:
     ([{"metric": "macro_acc", "min": 1.5}], "constraints[0].min", "<= 1"),
     ([{"metric": "macro_acc", "min": 0.1, "max": 0.9}], "constraints[0]", "exactly one of min or max"),
     ([{"metric": "seconds", "max": -1}], "constraints[0].max", ">= 0"),
+    ([{"metric": "n_params", "max": -5}], "constraints[0].max", ">= 0"),
     ([{"metric": "macro_acc", "min": 0.5}, {"metric": "macro_acc", "min": 0.5}], "constraints[1]", "repeats"),
     ({"metric": "macro_acc"}, "constraints", "must be a list"),
 ])

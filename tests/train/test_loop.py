@@ -103,6 +103,15 @@ def test_a_run_keeps_float16_val_and_test_logits_in_split_order_and_weights_when
     assert "0.0.weight" in load(out["weights"])
 
 
+def test_a_run_records_its_models_parameter_count_for_constraints() -> None:
+    """`n_params`, beside `seconds` in the final metrics (a trial's scalars become its user attributes)."""
+    cfg = config(epochs=1)
+    out = loop.run(cfg)
+    model = models.build("small_cnn", num_classes=10, in_chans=1, **{k: v for k, v in cfg["model"].items() if k != "name"})
+    assert out["n_params"] == sum(p.numel() for p in model.parameters()) > 0
+    assert isinstance(out["n_params"], int)
+
+
 def test_posthoc_tau_is_applied_at_evaluation() -> None:
     from hpo.train.metrics import adjust, evaluate
 
