@@ -17,6 +17,7 @@ import yaml
 # under 20 of its images, and its F1 would move by 0.05 or more with one image
 KFOLD_BELOW = 100
 KFOLDS = 3
+SMALL_SIDE = 32  # images this small (8x8 digits upsampled): bench/pretrained.py's small_cnn matched ImageNet
 TRIALS = (6, 60)  # the fewest trials worth a search, and a ceiling for a first study
 
 
@@ -131,6 +132,10 @@ def plan(name: str, data: Data, machine: Machine, backbone: tuple[dict[str, Any]
     model, pretrained, model_why = backbone
     recipe = (gpu_recipe if machine.gpus else cpu_recipe)(model, pretrained, data.median_side)
     p = Plan({}, [f"machine: {machine.described}", model_why])
+    if pretrained and not machine.gpus and data.median_side <= SMALL_SIDE:
+        p.why.append(f"note: images this small (median side {data.median_side} px): in bench/pretrained.py a small "
+                     "CNN from scratch matched the pretrained network at a fraction of its time; "
+                     "`hpo init --no-pretrained` writes that study")
     p.why.append(f"input: {recipe.size} px, {'1 channel (every image is grey)' if data.grey else '3 channels'} "
                  f"(the images' median shorter side is {data.median_side} px"
                  + (f"; {data.unreadable} unreadable file(s) skipped" if data.unreadable else "") + ")")
