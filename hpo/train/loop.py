@@ -218,8 +218,8 @@ def _drive(runs: list[Iterator[dict[str, Any]]], report: Report | None, epochs: 
         if not rows:
             return finals
         if report is not None and rows[0]["epoch"] < epochs:
-            report({k: float(np.mean([row[k] for row in rows])) if k != "epoch" else rows[0]["epoch"]
-                    for k in rows[0]})
+            report({k: rows[0]["epoch"] if k == "epoch" else  # the folds' seconds add up, as the trial's final ones
+                    float((np.sum if k == "seconds" else np.mean)([row[k] for row in rows])) for k in rows[0]})
 
 
 def _combine(config: dict[str, Any], parts: list[Splits], finals: list[dict[str, Any]]) -> dict[str, Any]:
@@ -285,7 +285,8 @@ def training(config: dict[str, Any], splits: Splits | None = None, with_test: bo
         train_loss = _epoch(p, dev, order, int(tcfg["batch_size"]), train_view, epoch)
         m = scores("val")
         p.schedule.step(m)
-        row = {"epoch": epoch, "train_loss": train_loss, **{k: v for k, v in m.items() if k in SCALARS}}
+        row = {"epoch": epoch, "train_loss": train_loss, **{k: v for k, v in m.items() if k in SCALARS},
+               **_costs(p.model, device, t0)}  # MO-ASHA reads the costs at a rung (monotone constraints)
         curve.append(row)
         if not math.isfinite(row["train_loss"]):  # a diverged model's metrics would mean nothing
             raise TrialFailure("non_finite_loss", epoch=epoch)
@@ -295,11 +296,20 @@ def training(config: dict[str, Any], splits: Splits | None = None, with_test: bo
                  class_names=list(splits.class_names), device=str(device), seconds=time.perf_counter() - t0,
                  data_seconds=t_data, data_cached=cached, data_loads=device_data.stats["loads"], curve=curve,
                  data_on_host=dev.train.on_host, cuda_graph=_graph_state(p),
-                 n_params=sum(t.numel() for t in p.model.parameters()))  # a cost a constraint may bound
+                 n_params=_costs(p.model, device, t0)["n_params"])  # a cost a constraint may bound
     test = scores("test")  # scored for `hpo train` only; a trial keeps its logits, nothing that chooses reads them
     if with_test:
         final["test"] = test
     return _kept(final, kept, splits, p.model, tcfg["keep"], device)
+
+
+def _costs(model: torch.nn.Module, device: torch.device, t0: float) -> dict[str, Any]:
+    """What the trial has cost so far: seconds since it started, its model's parameters, and on
+    CUDA the peak memory; the first and last only grow, the parameters never change."""
+    out: dict[str, Any] = {"seconds": time.perf_counter() - t0, "n_params": sum(t.numel() for t in model.parameters())}
+    if device.type == "cuda":
+        out["gpu_mem_peak_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
 
 
 def _kept(final: dict[str, Any], kept: dict[str, np.ndarray], splits: Splits, model: torch.nn.Module, keep: str,

@@ -232,7 +232,7 @@ def _fit(spec: StudySpec, searcher: StudySearch, opt: Options, left: int) -> flo
     concurrent = opt.max_concurrent or spec.max_concurrent
     opt.echo(f"running up to {left} trials, {concurrent} at a time, {spec.cpu:g} CPU / {spec.gpu:g} GPU each")
     scheduler = SCHEDULERS.build(spec.scheduler["name"], metrics=spec.metric_names, directions=spec.directions,
-                                 max_epochs=int(spec.sections["train"]["epochs"]),
+                                 max_epochs=int(spec.sections["train"]["epochs"]), constraints=spec.constraints,
                                  **{k: v for k, v in spec.scheduler.items() if k != "name"})
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(opt.trial_fn or trainable, spec=spec),

@@ -13,19 +13,38 @@ same with random sampling; here it runs under Optuna's samplers through OptunaSe
 
 A result without every objective (or with a non-finite one) is not recorded and the trial goes
 on: a missing metric is no evidence against it, and a NaN loss fails the trial by itself.
+
+A study's constraints (hpo.study.constraints) that are monotone in training decide at a rung too:
+a trial that already misses one there would miss it at its last epoch, so it stops and is not
+recorded (it must not push a feasible trial out of the rung's quota). Those are the costs that
+only grow or never change while a trial trains: `seconds` and `gpu_mem_peak_mb` under a `max`
+(time spent and a peak only grow) and `n_params` under either bound (fixed once the model is
+built); the training loop reports them with every epoch. What the predictions measure (a class's
+recall, an objective metric) can rise or fall from one epoch to the next: such a constraint never
+stops a trial early, the searcher judges it on the finished trial.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from hpo.spec import catalog
 from hpo.spec.options import Int
 from hpo.spec.registry import Registry
+from hpo.spec.study import Constraint
 from hpo.study.pareto import crowding, nondominated_ranks, signs
+
+
+GROWING = ("seconds", "gpu_mem_peak_mb")  # costs that only grow while a trial trains
+FIXED = ("n_params",)  # costs that do not change while it trains
+
+
+def monotone(c: Constraint) -> bool:
+    """A trial that misses `c` at a rung would miss it at its last epoch."""
+    return c.metric in FIXED or (c.metric in GROWING and c.high is not None)
 
 
 @dataclass
@@ -36,6 +55,7 @@ class MOASHA:
     max_epochs: int
     grace_epochs: int = 1
     eta: int = 3
+    constraints: Sequence[Constraint] = ()  # the study's; only the monotone ones are read
     rungs: dict[int, list[tuple[str, tuple[float, ...]]]] = field(default_factory=dict)
     stopped: dict[str, int] = field(default_factory=dict)  # trial -> epoch it was stopped at
 
@@ -45,20 +65,36 @@ class MOASHA:
             self.milestones.append(r)
             r *= self.eta
         self.rungs = {r: [] for r in self.milestones}
+        self.constraints = [c for c in self.constraints if monotone(c)]
+        self.missed: dict[str, list[str]] = {}  # trial -> the monotone constraints it missed at its rung
 
-    def on_result(self, trial: str, epoch: int, values: Sequence[float | None] | None) -> bool:
-        """True: let the trial continue; False: stop it now."""
-        if epoch not in self.rungs or values is None or len(values) != len(self.signs) \
-                or any(v is None or not math.isfinite(v) for v in values):
+    def on_result(self, trial: str, epoch: int, values: Sequence[float | None] | None,
+                  costs: Mapping[str, Any] | None = None) -> bool:
+        """True: let the trial continue; False: stop it now. `costs`: the epoch's report, where the
+        monotone constraints' metrics are read."""
+        if epoch not in self.rungs:
+            return True
+        if trial in self.stopped:  # a repeated report at the rung it was stopped at
+            return False
+        missed = self._missed(costs or {})
+        if missed:
+            self.stopped[trial], self.missed[trial] = epoch, missed
+            return False
+        if values is None or len(values) != len(self.signs) or any(v is None or not math.isfinite(v) for v in values):
             return True
         recorded = self.rungs[epoch]
         if any(t == trial for t, _ in recorded):  # a repeated report at the same rung
-            return trial not in self.stopped
+            return True
         recorded.append((trial, tuple(float(v) for v in values)))
         if trial not in self.keep(epoch):
             self.stopped[trial] = epoch
             return False
         return True
+
+    def _missed(self, costs: Mapping[str, Any]) -> list[str]:
+        """The monotone constraints `costs` already miss (a cost not reported misses nothing)."""
+        return [str(c) for c in self.constraints
+                if isinstance(costs.get(c.metric), (int, float)) and c.violation(float(costs[c.metric])) > 0]
 
     def keep(self, epoch: int) -> set[str]:
         """The rung's Pareto front plus the top ceil(n / eta) by (front, crowding, arrival)."""
@@ -77,10 +113,10 @@ class MOASHAScheduler(FIFOScheduler):
     """MOASHA as a Ray Tune TrialScheduler."""
 
     def __init__(self, metrics: Sequence[str], directions: Sequence[str], max_epochs: int, grace_epochs: int,
-                 eta: int) -> None:
+                 eta: int, constraints: Sequence[Constraint] = ()) -> None:
         super().__init__()
         self.metrics = list(metrics)
-        self.rule = MOASHA(signs(directions), max_epochs, grace_epochs, eta)
+        self.rule = MOASHA(signs(directions), max_epochs, grace_epochs, eta, constraints)
 
     def set_search_properties(self, metric: Any, mode: Any, **spec: Any) -> bool:
         return True  # the objectives are the study's, fixed at construction
@@ -89,7 +125,7 @@ class MOASHAScheduler(FIFOScheduler):
         if "epoch" not in result:
             return TrialScheduler.CONTINUE
         values = [result.get(m) for m in self.metrics]
-        keep = self.rule.on_result(trial.trial_id, int(result["epoch"]), values)
+        keep = self.rule.on_result(trial.trial_id, int(result["epoch"]), values, result)
         return TrialScheduler.CONTINUE if keep else TrialScheduler.STOP
 
     def debug_string(self) -> str:
@@ -97,17 +133,21 @@ class MOASHAScheduler(FIFOScheduler):
 
 
 # name -> Ray scheduler for a study; "none" is Tune's default (every trial runs all its epochs)
-SCHEDULERS: Registry[Callable[..., Any]] = Registry(catalog.SCHEDULER, fixed=("metrics", "directions", "max_epochs"))
+SCHEDULERS: Registry[Callable[..., Any]] = Registry(catalog.SCHEDULER,
+                                                  fixed=("metrics", "directions", "max_epochs", "constraints"))
 
 
 @SCHEDULERS.register("none")
-def no_scheduler(metrics: Sequence[str], directions: Sequence[str], max_epochs: int) -> None:
+def no_scheduler(metrics: Sequence[str], directions: Sequence[str], max_epochs: int,
+                 constraints: Sequence[Constraint] = ()) -> None:
     """Every trial runs all its epochs."""
     return None
 
 
 @SCHEDULERS.register("mo_asha", grace_epochs=Int(1, low=1, doc="the first rung"), eta=Int(3, low=2))
 def mo_asha(metrics: Sequence[str], directions: Sequence[str], max_epochs: int, grace_epochs: int,
-            eta: int) -> MOASHAScheduler:
-    """Multi-objective ASHA: stop trials off the rung's front beyond the top 1 / eta."""
-    return MOASHAScheduler(metrics, directions, max_epochs, grace_epochs, eta)
+            eta: int, constraints: Sequence[Constraint] = ()) -> MOASHAScheduler:
+    """Multi-objective ASHA: stop trials off the rung's front beyond the top 1 / eta, or over a monotone constraint.
+
+    The monotone constraints (`monotone`): seconds and GPU memory under a max, parameters under either bound."""
+    return MOASHAScheduler(metrics, directions, max_epochs, grace_epochs, eta, constraints)

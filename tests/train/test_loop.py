@@ -112,6 +112,15 @@ def test_a_run_records_its_models_parameter_count_for_constraints() -> None:
     assert isinstance(out["n_params"], int)
 
 
+
+def test_each_epochs_report_carries_the_costs_mo_asha_reads_at_a_rung() -> None:
+    """Seconds so far (growing) and the parameter count, with every epoch's report."""
+    rows: list[dict] = []
+    out = loop.run(config(epochs=3), report=rows.append)
+    assert [r["epoch"] for r in rows] == [1, 2] and all(r["n_params"] == out["n_params"] for r in rows)
+    assert 0 < rows[0]["seconds"] < rows[1]["seconds"] < out["seconds"]
+
+
 def test_posthoc_tau_is_applied_at_evaluation() -> None:
     from hpo.train.metrics import adjust, evaluate
 

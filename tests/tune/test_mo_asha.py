@@ -84,3 +84,57 @@ def test_minimised_objectives_flip_the_order() -> None:
     rule = MOASHA([-1, -1], max_epochs=9, grace_epochs=1, eta=2)
     assert rule.on_result("low", 1, (0.1, 0.1))
     assert not rule.on_result("high", 1, (0.9, 0.9))
+
+
+def _constraint(item: dict):
+    from hpo.spec import parse_spec
+
+    (c,) = parse_spec({"search": {"lr": {"low": 0.01, "high": 0.1}}, "constraints": [item]}, "s.yaml",
+                      default_name="s").constraints
+    return c
+
+
+@pytest.mark.parametrize("item, expected", [
+    ({"metric": "seconds", "max": 60}, True),  # time spent only grows
+    ({"metric": "gpu_mem_peak_mb", "max": 8000}, True),  # a peak only grows
+    ({"metric": "n_params", "max": 10_000}, True),  # fixed once the model is built
+    ({"metric": "n_params", "min": 100}, True),
+    ({"metric": "seconds", "min": 5}, False),  # short now, maybe long enough by the last epoch
+    ({"metric": "recall", "class": 1, "min": 0.9}, False),  # a recall can rise or fall each epoch
+    ({"metric": "macro_acc", "min": 0.5}, False),
+])
+def test_which_constraints_are_monotone_in_training(item: dict, expected: bool) -> None:
+    from hpo.tune.mo_asha import monotone
+
+    assert monotone(_constraint(item)) is expected
+
+
+def test_a_trial_over_a_monotone_bound_at_its_rung_stops_unrecorded_and_others_keep_their_place() -> None:
+    """x is ahead of everyone but over the time bound at rung 1: stopped there and not recorded, so
+    y (which x would have dominated out of the quota) continues. A missed recall bound stops nobody."""
+    rule = MOASHA(MAX, max_epochs=9, grace_epochs=1, eta=3,
+                  constraints=[_constraint({"metric": "seconds", "max": 60}),
+                               _constraint({"metric": "recall", "class": 1, "min": 0.99})])
+    assert rule.on_result("x", 0, (0.9, 0.9), {"seconds": 500.0})  # not a rung: nothing decided
+    assert not rule.on_result("x", 1, (0.9, 0.9), {"seconds": 70.0})
+    assert rule.stopped == {"x": 1} and rule.missed == {"x": ["seconds <= 60"]} and rule.rungs[1] == []
+    assert not rule.on_result("x", 1, (0.9, 0.9), {"seconds": 70.0})  # a repeated report: still stopped
+    assert rule.on_result("y", 1, (0.5, 0.5), {"seconds": 10.0, "recall": 0.1})
+    assert rule.on_result("z", 1, (0.4, 0.4), {"seconds": 10.0}) is False  # dominated by y: the usual rule
+    assert rule.on_result("w", 1, (0.6, 0.1), {})  # no cost reported: no evidence against it
+
+
+def test_the_scheduler_reads_the_costs_from_the_epochs_report() -> None:
+    from ray.tune.schedulers import TrialScheduler
+
+    from hpo.tune.mo_asha import SCHEDULERS
+
+    sched = SCHEDULERS.build("mo_asha", metrics=["minority_f1", "macro_acc"], directions=["maximize", "maximize"],
+                             max_epochs=9, constraints=[_constraint({"metric": "n_params", "max": 1000})])
+
+    class Trial:
+        trial_id = "t"
+
+    result = {"epoch": 1, "minority_f1": 0.9, "macro_acc": 0.9, "n_params": 93_322.0}
+    assert sched.on_trial_result(None, Trial(), result) == TrialScheduler.STOP
+    assert SCHEDULERS.build("none", metrics=["a"], directions=["maximize"], max_epochs=9, constraints=[]) is None
