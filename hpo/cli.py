@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -34,6 +35,16 @@ def _port(text: str) -> int:
     if not 1 <= n <= 65535:
         raise argparse.ArgumentTypeError(f"{n} is not a TCP port: give 1 to 65535 (e.g. 8080)")
     return n
+
+
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not 0 < x < float("inf"):
+        raise argparse.ArgumentTypeError(f"{x:g} must be > 0")
+    return x
 
 
 def _study_name(text: str) -> str:
@@ -361,7 +372,8 @@ def cmd_init(a: argparse.Namespace) -> int:
     from hpo.spec.parse import STUDY_NAME
     from hpo.study import init
 
-    name = a.name or Path(a.data).resolve().name
+    # the folder's name made a study name (`my parts` -> `my_parts`) unless --name says otherwise
+    name = a.name or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(a.data).resolve().name).lstrip("._-")[:100]
     if not STUDY_NAME.fullmatch(name):
         raise UserError(f"--name {name[:120]!r}: not a study name; pass --name with letters, digits, '_' or '-'")
     path = Path(a.spaces_dir) / f"{name}.yaml"
@@ -508,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--name", help="study name (default: the folder's name)")
     sp.add_argument("--weights", help="a local pretrained weights file for --arch (no network needed)")
     sp.add_argument("--arch", help="timm architecture (default: resnet50 with a GPU, tf_efficientnet_lite0 without)")
-    sp.add_argument("--minutes", type=float, help="time the study should take here (default: 10 on CPU, 60 on GPU)")
+    sp.add_argument("--minutes", type=_positive_float, help="time the study should take here (default: 10 on CPU, 60 on GPU)")
     sp.add_argument("--no-pretrained", action="store_true", help="train from scratch even where pretrained "
                     "weights can be had")
     sp.add_argument("--spaces-dir", default="search_spaces", help="folder of study files (default: %(default)s)")

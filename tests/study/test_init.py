@@ -101,3 +101,19 @@ def test_backbone_prefers_timms_weights_then_the_imagenet_wheel_offline(monkeypa
     monkeypatch.setattr(weights, "imagenet_wheel", lambda: None)
     model, pretrained, why = weights.backbone("resnet50", None)
     assert not pretrained and "--weights FILE" in why
+
+
+def test_init_refuses_a_missing_folder_a_single_class_and_a_bad_minutes_with_exit_2(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from conftest import hpo
+
+    r = hpo("init", "--data", str(tmp_path / "nope"), cwd=tmp_path)
+    assert r.returncode == 2 and "nope" in r.stderr
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "one" / "only" / "a.png")
+    r = hpo("init", "--data", str(tmp_path / "one"), cwd=tmp_path)
+    assert r.returncode == 2 and "found 1 class folder(s)" in r.stderr
+    r = hpo("init", "--data", str(tmp_path / "one"), "--minutes", "0", cwd=tmp_path)
+    assert r.returncode == 2 and "--minutes" in r.stderr
+    assert not (tmp_path / "search_spaces").exists()  # nothing written
