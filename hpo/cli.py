@@ -16,35 +16,23 @@ from typing import Callable, Sequence
 from hpo.errors import UserError, storage_failure
 
 
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{n} must be >= 1")
-    return n
+def _number(kind: type, low: float, high: float, rule: str) -> Callable[[str], float]:
+    """An argparse type: `kind` (int or float) of `text`, within [low, high] (NaN never is)."""
+    def parse(text: str) -> float:
+        try:
+            x = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not low <= x <= high:
+            raise argparse.ArgumentTypeError(f"{x:g} {rule}")
+        return x
+
+    return parse
 
 
-def _port(text: str) -> int:
-    """A TCP port: 1 to 65535 (socket's bind raises OverflowError above that)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not an integer") from None
-    if not 1 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"{n} is not a TCP port: give 1 to 65535 (e.g. 8080)")
-    return n
-
-
-def _positive_float(text: str) -> float:
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
-    if not 0 < x < float("inf"):
-        raise argparse.ArgumentTypeError(f"{x:g} must be > 0")
-    return x
+_positive_int = _number(int, 1, float("inf"), "must be >= 1")
+_port = _number(int, 1, 65535, "is not a TCP port: give 1 to 65535 (e.g. 8080)")  # bind raises OverflowError above
+_positive_float = _number(float, 1e-9, 1e9, "must be > 0")
 
 
 def _study_name(text: str) -> str:
