@@ -22,7 +22,9 @@ def study_file(folder: Path, name: str, constraints: list[dict], n_trials: int, 
 
 def test_front_status_and_export_hold_only_trials_that_met_the_constraint(tmp_path: Path) -> None:
     spaces, url = tmp_path / "spaces", f"sqlite:///{tmp_path / 'studies.db'}"
-    study_file(spaces, "feasible", [{"metric": "macro_acc", "min": 0.3}], n_trials=2, epochs=3)
+    # n_params: a cost every trial meets, measured from what the training loop recorded through Ray
+    study_file(spaces, "feasible", [{"metric": "macro_acc", "min": 0.3}, {"metric": "n_params", "max": 10_000_000}],
+               n_trials=2, epochs=3)
     r = hpo("check", "--study", "feasible", "--spaces-dir", str(spaces), cwd=tmp_path)
     assert r.returncode == 0 and "constraints (a trial counts only when it meets all" in r.stdout, r.stderr
     r = hpo("launch", "--study", "feasible", "--spaces-dir", str(spaces), "--storage", url, cwd=tmp_path)
@@ -35,6 +37,7 @@ def test_front_status_and_export_hold_only_trials_that_met_the_constraint(tmp_pa
     # what the sampler was told: the same verdict, through Optuna's public record
     assert {t.number for t in trials if max(t.constraints.values()) > 0} == missed
     assert all(t.params["lr"] == 1.0e-6 for t in trials if t.number in missed)
+    assert all(t.user_attrs["hpo_constraint_values"]["n_params"] == t.user_attrs["n_params"] > 0 for t in trials)
 
     r = hpo("status", "--study", "feasible", "--storage", url, cwd=tmp_path)
     assert r.returncode == 0 and f"{len(missed)} of 2 COMPLETE trials missed a constraint" in r.stdout, r.stdout
@@ -42,7 +45,7 @@ def test_front_status_and_export_hold_only_trials_that_met_the_constraint(tmp_pa
     r = hpo("export", "--study", "feasible", "--storage", url, "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     doc = yaml.safe_load(out.read_text())
-    assert {c["trial"] for c in doc["configs"]} <= met and doc["constraints"] == ["macro_acc >= 0.3"]
+    assert {c["trial"] for c in doc["configs"]} <= met and doc["constraints"] == ["macro_acc >= 0.3", "n_params <= 1e+07"]
     assert doc["infeasible"]["trials"] == len(missed) and doc["infeasible_included"] is False
     r = hpo("export", "--study", "feasible", "--storage", url, "--out", str(out), "--include-infeasible",
             cwd=tmp_path)
