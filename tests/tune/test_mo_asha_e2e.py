@@ -44,3 +44,16 @@ def test_scheduler_settings_are_validated(tmp_path: Path) -> None:
     write_study(tmp_path / "spaces", "bad", base="cb_focal_asha", scheduler={"name": "mo_asha", "grace_epochs": 15})
     r = hpo("launch", "--study", "bad", "--spaces-dir", str(tmp_path / "spaces"), "--storage", f"sqlite:///{tmp_path}/x.db")
     assert r.returncode == 2 and "'scheduler.grace_epochs' = 15" in r.stderr
+
+
+def test_a_launch_stops_every_trial_over_a_monotone_bound_at_the_first_rung(tmp_path: Path) -> None:
+    """A parameter bound no model meets (n_params <= 10) is known at epoch 1: each trial stops at the
+    first rung, whatever its objectives, rather than train all its epochs."""
+    write_study(tmp_path / "spaces", "lean", base="cb_focal_asha", train={"epochs": 9},
+                budget={"n_trials": 3, "max_concurrent": 1}, constraints=[{"metric": "n_params", "max": 10}])
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    r = hpo("launch", "--study", "lean", "--spaces-dir", str(tmp_path / "spaces"), "--storage", url, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    trials = optuna.load_study(study_name="lean", storage=url).trials
+    assert len(trials) == 3 and all(t.user_attrs.get("hpo_stopped_early") == 1 for t in trials), \
+        [(t.state, t.user_attrs.get("hpo_stopped_early")) for t in trials]
