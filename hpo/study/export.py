@@ -52,8 +52,16 @@ def _csv(doc: dict[str, Any]) -> str:
     return pd.DataFrame(flat).to_csv(index=False)
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value used twice (an ensemble's repeated member) in full each time: `hpo train`
+    refuses YAML anchors and aliases (hpo.spec.parse), so an export must not hold any."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 _WRITERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "yaml": lambda d: yaml.safe_dump(d, sort_keys=False),
+    "yaml": lambda d: yaml.dump(d, Dumper=_PlainDumper, sort_keys=False),
     "json": lambda d: json.dumps(d, indent=2),
     "csv": _csv,
 }

@@ -155,3 +155,14 @@ def test_hpo_train_on_a_broken_or_hostile_export_exits_2_with_one_line(tmp_path:
         r = hpo("train", "--config", str(exports / name), cwd=tmp_path, timeout=60)
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert str(exports / name) in r.stderr and "Zq9-not-to-echo" not in r.stderr
+
+
+def test_a_value_used_twice_is_written_in_full_not_as_a_yaml_alias_hpo_train_would_refuse(tmp_path: Path) -> None:
+    from hpo.study import export
+
+    config = {"train": {"lr": 0.1}}
+    doc = {"study": "s", "configs": [{"trial": 0, "config": config}, {"trial": 0, "config": config}]}
+    text = Path(export.write(doc, str(tmp_path / "e.yaml"), "yaml")).read_text()
+    assert "&" not in text and "*" not in text
+    first, second = export.read_configs(str(tmp_path / "e.yaml"))  # read as `hpo train` reads it
+    assert first == second and first["train"]["lr"] == 0.1
