@@ -372,6 +372,15 @@ def cmd_init(a: argparse.Namespace) -> int:
     found = survey.survey(a.data)
     if len(found.classes) < 2:
         raise UserError(f"--data {a.data}: found {len(found.classes)} class folder(s); a study needs two or more")
+    empty = [c for c, n in found.totals.items() if n == 0]
+    if empty:
+        raise UserError(f"--data {a.data}: no readable image in class folder(s) {empty[:5]} "
+                        f"({len(found.unreadable)} unreadable file(s), first: {found.unreadable[:1]}); "
+                        "fix or remove them")
+    if a.arch:
+        from hpo.train.models import check_timm_arch
+
+        check_timm_arch(a.arch, "--arch")
     here = machine.Machine.here()
     arch = a.arch or ("resnet50" if here.gpus else weights.WHEEL_ARCH)
     data = init.Data(found.root, found.totals, found.median_side, found.grey, len(found.unreadable),

@@ -197,12 +197,16 @@ COMMENTS = {
 
 def render(p: Plan, command: str) -> str:
     """The study file: a header of what was found and chosen, then each section with a comment."""
-    head = [f"# written by `{command}`", *(f"#   {line}" for line in p.why),
-            "# check it with `hpo check --study NAME`; run it with `hpo launch --study NAME`", ""]
+    def one_line(text: str) -> str:  # a folder or argument holding a newline must not end the comment
+        return " ".join(text.splitlines())
+
+    name = p.doc["study"]
+    head = [f"# written by `{one_line(command)}`", *(f"#   {one_line(line)}" for line in p.why),
+            f"# check it with `hpo check --study {name}`; run it with `hpo launch --study {name}`", ""]
     body = []
     for key, value in p.doc.items():
         if key in COMMENTS:
             body.append(f"\n# {COMMENTS[key]}")
         flow = None if isinstance(value, (dict, list)) else False  # leaves in flow style; a scalar stays `key: value`
         body.append(yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=flow, width=110).rstrip())
-    return "\n".join(head).replace("NAME", p.doc["study"]) + "\n".join(body) + "\n"
+    return "\n".join(head) + "\n".join(body) + "\n"

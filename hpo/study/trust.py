@@ -353,7 +353,7 @@ def record_retrain(export: str | Path, index: int, results: Any) -> Path | None:
     study, trial = origin
     path = retrain_path(export)
     record = json.loads(path.read_text()) if path.is_file() else {}
-    if record.get("study") != study:
+    if not isinstance(record, dict) or record.get("study") != study or not isinstance(record.get("trials"), dict):
         record = {"study": study, "trials": {}}
     record["trials"][str(trial)] = spread(results)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -218,8 +218,9 @@ def _drive(runs: list[Iterator[dict[str, Any]]], report: Report | None, epochs: 
         if not rows:
             return finals
         if report is not None and rows[0]["epoch"] < epochs:
-            report({k: rows[0]["epoch"] if k == "epoch" else  # the folds' seconds add up, as the trial's final ones
-                    float((np.sum if k == "seconds" else np.mean)([row[k] for row in rows])) for k in rows[0]})
+            # the folds run in lockstep, each one's seconds counted from its own start: the trial's are the longest
+            report({k: rows[0]["epoch"] if k == "epoch" else
+                    float((np.max if k == "seconds" else np.mean)([row[k] for row in rows])) for k in rows[0]})
 
 
 def _combine(config: dict[str, Any], parts: list[Splits], finals: list[dict[str, Any]]) -> dict[str, Any]:
@@ -228,7 +229,7 @@ def _combine(config: dict[str, Any], parts: list[Splits], finals: list[dict[str,
     out["fold_std"] = {m: float(np.std(v)) for m, v in out["fold_values"].items()}
     out.update({m: float(np.mean(v)) for m, v in out["fold_values"].items()})
     out["train_loss"] = float(np.mean([f["train_loss"] for f in finals]))
-    out["seconds"] = float(sum(f["seconds"] for f in finals))
+    out["seconds"] = float(max(f["seconds"] for f in finals))  # lockstep folds: each counts the others' epochs too
     val = np.concatenate([f["logits"]["val"] for f in finals])
     y_val = np.concatenate([s.val.y for s in parts])
     oof = evaluate(y_val, val.astype(np.float64).argmax(1), out["class_counts"], config["minority"],

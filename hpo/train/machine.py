@@ -20,7 +20,7 @@ class Machine:
 
     @classmethod
     def here(cls, gpus: bool = True) -> "Machine":
-        """With `gpus=False` torch is not imported (2 s) and no GPU is listed: for studies that ask for none."""
+        """With `gpus=False` torch is not imported and no GPU is listed: for studies that ask for none."""
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         return cls(cpus, _cuda_devices() if gpus else ())
 

@@ -220,7 +220,7 @@ def _ray_session(spec: StudySpec, opt: Options, ray_start: RayStart) -> Iterator
 def _check_resources(spec: StudySpec, opt: Options, ray_start: RayStart) -> None:
     """A trial's resources against this machine, or against the cluster (--ray-address, or a Ray
     this process already runs) once it is up: before the storage is opened."""
-    if opt.ray_address or ray_start.external:
+    if opt.ray_address or os.environ.get("RAY_ADDRESS") or ray_start.external:  # ray.init joins RAY_ADDRESS too
         ray_start.wait()
         preflight.check_resources(spec, ray.cluster_resources(), "the Ray cluster")
     else:
@@ -271,8 +271,9 @@ def _sigint_seen() -> Iterator[Callable[[], bool]]:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, marker)
+    tune_handles = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") in ("", "0")  # else Ctrl-C reaches marker
     try:
-        yield lambda: signal.getsignal(signal.SIGINT) is marker
+        yield lambda: tune_handles and signal.getsignal(signal.SIGINT) is marker
     finally:
         signal.signal(signal.SIGINT, previous)
 

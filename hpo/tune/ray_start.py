@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from hpo.errors import UserError
 from hpo.tune import RAY_DIR
 from hpo.tune.ray_seam import ENV, set_ray_log_level
 
@@ -36,6 +37,7 @@ class RayStart:
         import ray
 
         self.error: BaseException | None = None
+        self.address = address
         if not verbose:  # before init: it logs its start-up at INFO
             set_ray_log_level(logging.ERROR)
         self._thread: threading.Thread | None = None
@@ -71,6 +73,10 @@ class RayStart:
         """Block until Ray is up (raises what `ray.init` raised)."""
         self._used = True
         self._ready.wait()
+        if isinstance(self.error, (ConnectionError, RuntimeError, ValueError)) and self.address:
+            raise UserError(f"--ray-address {self.address[:200]}: no Ray cluster to join there "
+                            f"({type(self.error).__name__}: {str(self.error)[:200]}); start one with "
+                            "`ray start --head`, or leave the flag out") from None
         if self.error is not None:
             raise self.error
 
@@ -79,7 +85,7 @@ class RayStart:
         storage that refuses writes) does not wait for Ray's start to finish: the thread shuts
         it down when it is up, and the Ray processes started so far are ended here. Ray's
         agents are the raylet's children: the parent-death signal that ends the raylet with
-        this process does not reach them, and they ran on for about a minute."""
+        this process does not reach them, and they would run on."""
         import ray
 
         if self._thread is None:
@@ -160,7 +166,11 @@ def cluster_resources(address: str) -> dict[str, float]:
 
     for k, v in ENV.items():
         os.environ.setdefault(k, v)
-    ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise UserError(f"--ray-address {address[:200]}: no Ray cluster to join there ({type(exc).__name__}: "
+                        f"{str(exc)[:200]}); start one with `ray start --head`, or leave the flag out") from None
     try:
         return dict(ray.cluster_resources())
     finally:

@@ -117,3 +117,29 @@ def test_init_refuses_a_missing_folder_a_single_class_and_a_bad_minutes_with_exi
     r = hpo("init", "--data", str(tmp_path / "one"), "--minutes", "0", cwd=tmp_path)
     assert r.returncode == 2 and "--minutes" in r.stderr
     assert not (tmp_path / "search_spaces").exists()  # nothing written
+
+
+def test_init_refuses_a_file_for_a_folder_unreadable_classes_and_an_unknown_arch(tmp_path: Path) -> None:
+    from conftest import hpo
+
+    (tmp_path / "file.png").write_bytes(b"x")
+    r = hpo("init", "--data", str(tmp_path / "file.png"), cwd=tmp_path)
+    assert r.returncode == 2 and "is not a folder" in r.stderr
+    for cls in ("a", "b"):
+        (tmp_path / "bad" / cls).mkdir(parents=True)
+        (tmp_path / "bad" / cls / "x.png").write_bytes(b"not an image")
+    r = hpo("init", "--data", str(tmp_path / "bad"), cwd=tmp_path)
+    assert r.returncode == 2 and "no readable image" in r.stderr
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "bad" / cls / "ok.png")
+    r = hpo("init", "--data", str(tmp_path / "bad"), "--arch", "resnet5O", cwd=tmp_path)
+    assert r.returncode == 2 and "--arch 'resnet5O' is not a timm model" in r.stderr
+
+
+def test_a_newline_in_a_class_name_cannot_end_a_comment_of_the_written_file(tmp_path: Path) -> None:
+    p = init.plan("parts", data(**{"good": 250, "bad\nstudy: evil": 50}), CPU, SCRATCH, fast, 10)
+    text = init.render(p, "hpo init --data x\ny: 1")
+    doc = yaml.safe_load(text)
+    assert doc["study"] == "parts" and "y" not in doc and doc["minority"] == ["bad\nstudy: evil"]

@@ -51,6 +51,8 @@ VERIFY = Bool(True, doc="check each file against torchvision's MD5 sums; false f
 def need(path: Path, what: str, fix: str) -> Path:
     if not path.exists():
         raise UserError(f"data: {what} {path} does not exist; {fix}")
+    if "folder" in what and not path.is_dir():
+        raise UserError(f"data: {what} {path} is not a folder; {fix}")
     return path
 
 
