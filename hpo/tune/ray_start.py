@@ -99,10 +99,21 @@ class RayStart:
             self._thread.join()
             return
         set_ray_log_level(logging.CRITICAL + 1)  # Ray logs the ends of the processes it waits on or shuts down
+        _become_subreaper()  # an agent its ending raylet leaves behind becomes ours, so the next sweep finds it
+        deadline = time.monotonic() + 3.0
         end_ray_processes()
-        if not self._ready.is_set():  # `ray.init` still under way may have started more meanwhile
-            time.sleep(0.5)
+        while _ray_descendants() and time.monotonic() < deadline:  # a start under way may start more meanwhile
+            time.sleep(0.2)
             end_ray_processes()
+
+
+def _become_subreaper() -> None:
+    """Linux: orphaned descendants (a Ray agent whose raylet was just ended) are re-parented to this
+    process rather than to init, where no sweep of this process's descendants would see them."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 def _ray_process(argv: list[str]) -> bool:
