@@ -44,13 +44,15 @@ demo: install
 	@echo "Report:              storage/report/index.html"
 	@echo "Study database:      storage/hpo.db (watch: $(HPO) dashboard, then open http://127.0.0.1:8080)"
 
-# the whole suite: what CI runs (.ci/run)
+# the whole suite: what CI runs (.ci/run). The unit tests on both cores (pytest-xdist), then the
+# end-to-end ones (Ray clusters, PostgreSQL, the browser) one at a time: each starts its own servers
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 -m "not e2e and not postgres and not browser"
+	$(PY) -m pytest -q -m "e2e or postgres or browser"
 
 # unit tests only (no `hpo launch`, no PostgreSQL, no browser): the inner loop, under 90 s on 2 cores
 test-fast: install
-	$(PY) -m pytest -q -m "not e2e and not postgres and not browser"
+	$(PY) -m pytest -q -n 2 -m "not e2e and not postgres and not browser"
 
 # rewrite hpo/spec/catalog.json after adding or changing a registered name (a test checks it)
 catalog: install
