@@ -116,7 +116,8 @@ def cmd_status(a: argparse.Namespace) -> int:
     _print_front(study, a.include_infeasible)
     from hpo.study import trust
 
-    for line in trust.signals(study).lines(collapsed=False):  # the front above says what it collapsed
+    shown = trust.signals(study, include_infeasible=a.include_infeasible)  # over the front printed above
+    for line in shown.lines(collapsed=False):  # that front says what it collapsed
         print(line)
     return 0
 

@@ -300,10 +300,12 @@ class Signals:
         return [self.support_line()] + shown + self.warnings()
 
 
-def signals(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None) -> Signals:
-    """The study's trust signals; `full`: its `settings.full_rows`, when the caller has them."""
+def signals(study: optuna.Study, full: Sequence[optuna_seam.Row] | None = None,
+            include_infeasible: bool = False) -> Signals:
+    """The study's trust signals, over the front the caller shows (feasible trials only unless
+    `include_infeasible`); `full`: its `settings.full_rows`, when the caller has them."""
     full = settings.full_rows(study) if full is None else full
-    best = pareto.front_rows(study, full)
+    best = pareto.front_rows(study, full, include_infeasible)
     kept, duplicates = collapse(best, lambda r: r.values, lambda r: r.number)
     return Signals(len(full), len(best), duplicates, edges(optuna_seam.frozen(study, kept, attrs=False)),
                    verdict(study, full))

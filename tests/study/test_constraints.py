@@ -163,3 +163,13 @@ def test_the_report_notes_the_constraints_and_counts_feasible_hypervolume(sqlite
     assert "constraints: recall[bad] &gt;= 0.9" in page and "1 of 2 COMPLETE trials missed a constraint" in page
     hv = (tmp_path / "report" / "hypervolume.csv").read_text()
     assert "0.81" not in hv and "0.3" in hv  # trial 0's 0.9 x 0.9 missed the constraint: only 0.5 x 0.6 counts
+
+
+def test_the_trust_signals_count_the_front_that_is_shown(sqlite_url: str) -> None:
+    """`hpo status --include-infeasible` shows every trial's front: its support line counts that front."""
+    from hpo.study import trust
+
+    spec = spec_with([{"metric": "recall", "class": "bad", "min": 0.9}])
+    study = run_trials(sqlite_url, spec, [(0.9, 0.9, 0.5), (0.5, 0.6, 0.95), (0.6, 0.5, 0.92), (0.4, 0.4, 0.2)])
+    assert trust.signals(study).pareto_best == 2
+    assert trust.signals(study, include_infeasible=True).pareto_best == 1
