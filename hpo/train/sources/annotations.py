@@ -30,7 +30,6 @@ def _image_paths(path: Path, entries: list[dict]) -> list[Path]:
     return out
 
 
-
 def _annotation_labels(path: Path, entries: list[dict], classes: list[str] | None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Each entry's label as a class index, and the class names. A label is an integer index or a
     class name; anything else (1.5, true, null, [1]) is refused: int() would quietly turn 1.5 into
@@ -59,7 +58,6 @@ def _annotation_labels(path: Path, entries: list[dict], classes: list[str] | Non
                             f"({cut(', '.join(names))})")
         labels.append(index[lab] if isinstance(lab, str) else lab)
     return check_labels(np.asarray(labels, dtype=np.int64), len(names), str(path)), names
-
 
 
 @SOURCES.register("annotations", file=FILE, image_size=IMAGE_SIZE, channels=CHANNELS,

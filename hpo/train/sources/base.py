@@ -18,7 +18,6 @@ from hpo.spec.registry import Registry
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-
 @dataclass(frozen=True)
 class ImageSet:
     x: np.ndarray  # uint8, (N, C, H, W)
@@ -26,26 +25,20 @@ class ImageSet:
     class_names: tuple[str, ...]
 
 
-
 Parts = dict[str, ImageSet]  # {"all"} or {"train", "test"} or {"train", "val", "test"}
 
 
-
 SOURCES: Registry[Callable[..., Parts]] = Registry(catalog.DATA)
-
 
 
 # options several sources share; `path` values are made absolute (Ray moves each trial's cwd)
 ROOT, FILE = Option("path", doc="a folder"), Option("path", doc="a file")
 
 
-
 IMAGE_SIZE, CHANNELS = Int(32, low=1, doc="images are resized to this square"), Int(3, choices=(1, 3))
 
 
-
 VERIFY = Bool(True, doc="check each file against torchvision's MD5 sums; false for your own re-packed files")
-
 
 
 def need(path: Path, what: str, fix: str) -> Path:
@@ -56,7 +49,6 @@ def need(path: Path, what: str, fix: str) -> Path:
     return path
 
 
-
 def check_labels(y: np.ndarray, k: int, where: str) -> np.ndarray:
     bad = (y < 0) | (y >= k)
     if bad.any():
@@ -65,11 +57,9 @@ def check_labels(y: np.ndarray, k: int, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-
 def cut(text: str, limit: int = 80) -> str:
     """A value from the user's file, cut so that a message never echoes more than a short piece of it."""
     return text if len(text) <= limit else text[:limit] + "..."
-
 
 
 def load(name: str, params: dict[str, Any]) -> Parts:

@@ -21,7 +21,6 @@ _CIFAR = {  # name -> (folder, train files, test files, label key, meta file, na
 }
 
 
-
 def _cifar(name: str, root: str, download: bool, verify: bool) -> Parts:
     folder, train_files, test_files, label_key, meta, names_key = _CIFAR[name]
     base = Path(root) / folder
@@ -58,14 +57,12 @@ def _cifar(name: str, root: str, download: bool, verify: bool) -> Parts:
             "test": ImageSet(xte, check_labels(yte, len(names), str(base)), names)}
 
 
-
 def _torchvision_md5(name: str) -> dict[str, str]:
     """file name -> MD5, as torchvision publishes them (its CIFAR classes' train_list, test_list, meta)."""
     import torchvision
 
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
     return {**dict(cls.train_list), **dict(cls.test_list), cls.meta["filename"]: cls.meta["md5"]}
-
 
 
 def _check_md5(path: Path, expected: str, name: str) -> None:
@@ -80,11 +77,9 @@ def _check_md5(path: Path, expected: str, name: str) -> None:
                         "data.params.verify: false (they are then read with a pickle reader that runs no code)")
 
 
-
 @SOURCES.register("cifar10", root=ROOT, download=Bool(False), verify=VERIFY)
 def cifar10(root: str, download: bool, verify: bool) -> Parts:
     return _cifar("cifar10", root, download, verify)
-
 
 
 @SOURCES.register("cifar100", root=ROOT, download=Bool(False), verify=VERIFY)

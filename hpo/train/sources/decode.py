@@ -24,17 +24,13 @@ def decode_threads() -> int:
     return max(1, int(env)) if env.isdigit() else len(os.sched_getaffinity(0))
 
 
-
 MAX_PIXELS = 1 << 25  # pixels one image may decode to (after a JPEG's reduced decode): a bounded peak
-
 
 
 LARGE_PIXELS = 1 << 22  # above this an image decodes on the calling thread, reduced near the target size
 
 
-
 _UNREADABLE, _TOO_LARGE, _LARGE = "unreadable", "too large", "large"
-
 
 
 def _decode(path: Path, image_size: int, mode: str, large: bool = True) -> np.ndarray | str:
@@ -54,7 +50,6 @@ def _decode(path: Path, image_size: int, mode: str, large: bool = True) -> np.nd
         return _UNREADABLE
 
 
-
 def _decode_large(im: Any, image_size: int, mode: str) -> np.ndarray | str:
     """A large image decoded at about the target size: a JPEG by scaling its DCT (`draft`), then any
     image box-averaged down (`reduce`) before its mode is converted and it is resized."""
@@ -71,7 +66,6 @@ def _decode_large(im: Any, image_size: int, mode: str) -> np.ndarray | str:
     return np.asarray(small.convert(mode).resize((image_size, image_size), Image.BILINEAR), dtype=np.uint8)
 
 
-
 def _decode_all(paths: Sequence[Path], image_size: int, mode: str, threads: int) -> list[np.ndarray | str]:
     """Every image, on `threads` threads, except the large ones: those decode afterwards, one by one
     on this thread. Each decode thread's allocator keeps memory it freed, so large images decoded
@@ -83,7 +77,6 @@ def _decode_all(paths: Sequence[Path], image_size: int, mode: str, threads: int)
     else:
         arrays = [_decode(p, image_size, mode, large=False) for p in paths]
     return [_decode(p, image_size, mode) if isinstance(a, str) and a == _LARGE else a for p, a in zip(paths, arrays)]
-
 
 
 def read_images(paths: Sequence[Path], image_size: int, channels: int,

@@ -16,11 +16,9 @@ def hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
                   and not any(hidden(part) for part in p.relative_to(folder).parts))
-
 
 
 def _class_folders(root: Path) -> dict[str, list[Path]]:
@@ -33,7 +31,6 @@ def _class_folders(root: Path) -> dict[str, list[Path]]:
             raise UserError(f"data: class folder {root / name} has no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                             "add images or remove the folder")
     return classes
-
 
 
 def image_files(root: str) -> dict[str, dict[str, list[Path]]]:
@@ -51,7 +48,6 @@ def image_files(root: str) -> dict[str, dict[str, list[Path]]]:
         if missing:
             raise UserError(f"data: {layout[part]} lacks class folders {missing} that other splits have")
     return found
-
 
 
 @SOURCES.register("imagefolder", root=ROOT, image_size=IMAGE_SIZE, channels=CHANNELS)

@@ -41,7 +41,6 @@ def npz(file: str) -> Parts:
             for s in xs}
 
 
-
 def _npz_images(x: np.ndarray, where: str) -> np.ndarray:
     """x as uint8: integers must lie in 0..255; floats in [0, 1] are scaled by 255, floats in
     [0, 255] rounded; NaN, infinities and anything else are refused (never wrapped around)."""
@@ -57,7 +56,6 @@ def _npz_images(x: np.ndarray, where: str) -> np.ndarray:
     if x.dtype.kind == "f":
         x = np.round(x * 255.0 if hi <= 1.0 else x)
     return x.astype(np.uint8)
-
 
 
 def _npz_labels(y: np.ndarray | None, n: int, where: str) -> np.ndarray:

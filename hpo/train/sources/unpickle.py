@@ -62,12 +62,10 @@ class _CifarUnpickler(pickle.Unpickler):
         return core.multiarray._reconstruct(np.ndarray, shape, dtype)
 
 
-
 def _latin1_encode(text: str, encoding: str = "utf-8") -> bytes:
     if encoding != "latin1" or not isinstance(text, str):
         raise pickle.UnpicklingError(f"refused _codecs.encode(..., {encoding!r})")
     return text.encode("latin1")
-
 
 
 def read_cifar_pickle(path: Path) -> dict:
